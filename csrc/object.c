@@ -288,7 +288,7 @@ static int location_evse(lua_State *L) {
   static const char *const keys[] = {"uid", "id", "evseId", NULL};
   int i, k, n;
   luaL_checkudata(L, 1, EVCP_LOCATION);
-  luaL_checkstring(L, 2);
+  luaL_checktype(L, 2, LUA_TSTRING);
   lua_settop(L, 2);
   push_data(L, 1);
   lua_getfield(L, 3, "evses");
@@ -493,6 +493,16 @@ static int check_object_array(lua_State *L, int idx, const char *k, const char *
   return ok;
 }
 
+static int check_coordinate(lua_State *L, int idx, const char *k, lua_Number limit) {
+  lua_Number v;
+  int ok;
+  lua_getfield(L, idx, k);
+  v = lua_tonumber(L, -1);
+  ok = lua_type(L, -1) == LUA_TNUMBER && v >= -limit && v <= limit;
+  lua_pop(L, 1);
+  return ok;
+}
+
 /*
  * Validates the table at idx as a ChargingLocation. Returns 1, or pushes a
  * message and returns 0.
@@ -512,11 +522,17 @@ static int check_location(lua_State *L, int idx, const char *path) {
   }
   lua_getfield(L, idx, "location");
   t = lua_type(L, -1);
-  lua_pop(L, 1);
   if (t != LUA_TTABLE) {
+    lua_pop(L, 1);
     lua_pushfstring(L, "%s.location: expected an object", path);
     return 0;
   }
+  if (!check_coordinate(L, -1, "lat", 90) || !check_coordinate(L, -1, "lng", 180)) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "%s.location: expected lat in -90..90 and lng in -180..180", path);
+    return 0;
+  }
+  lua_pop(L, 1);
   return check_object_array(L, idx, "evses", path) &&
          check_object_array(L, idx, "connectorGroups", path) &&
          check_object_array(L, idx, "tariffs", path);

@@ -1,0 +1,58 @@
+-- Shared by the specs: where the emulator is, fixtures, small utilities.
+local M = {}
+
+M.url = os.getenv("EVCP_TEST_URL")
+M.key = "demo-key"
+M.seed_id = "here:evcp:charginglocation:246udbvy497hq-aGVyZS1ldjplY29tb3ZlbWVudDoyMDEyMTg1ODgz"
+M.seed_cid = "246udbvy497hq-aGVyZS1ldjplY29tb3ZlbWVudDoyMDEyMTg1ODgz"
+M.seed_id_2 = "here:evcp:charginglocation:246udbvy413fw-aGVyZS1ldjplY29tb3ZlbWVudDoyMDEyNDI4MTEx"
+
+local here = debug.getinfo(1, "S").source:match("^@(.*)helper%.lua$") or "spec/"
+
+function M.fixture(name)
+  local f = assert(io.open(here .. "fixtures/" .. name, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function M.decode(s)
+  return require("cjson").new().decode(s)
+end
+
+-- Deep equality where 1 == 1.0 and tables compare by content.
+function M.same(a, b, path)
+  path = path or "$"
+  if type(a) ~= type(b) then return false, path .. ": " .. type(a) .. " vs " .. type(b) end
+  if type(a) ~= "table" then
+    if a == b then return true end
+    return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b)
+  end
+  for k, v in pairs(a) do
+    local ok, where = M.same(v, b[k], path .. "." .. tostring(k))
+    if not ok then return false, where end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": missing on the left" end
+  end
+  return true
+end
+
+function M.assert_same(a, b)
+  local ok, where = M.same(a, b)
+  assert(ok, where)
+end
+
+function M.client(opts)
+  local evcp = require("evcp")
+  opts = opts or {}
+  if opts.base_url == nil then opts.base_url = M.url end
+  if opts.api_key == nil and opts.access_token == nil then opts.api_key = M.key end
+  return evcp.new(opts)
+end
+
+function M.runtime()
+  return jit and "LuaJIT" or _VERSION
+end
+
+return M

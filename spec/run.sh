@@ -1,0 +1,53 @@
+#!/bin/sh
+# Runs the busted suite on Lua 5.4 and LuaJIT against a fresh emulator.
+#   sh spec/run.sh [all|lua5.4|luajit] [busted args...]
+# Environment: LUA54, LUAJIT (interpreters), BUSTED (busted's runner script),
+# EVCP_WRAP (a command put in front of the interpreter, e.g. valgrind).
+set -eu
+cd "$(dirname "$0")/.."
+which=${1:-all}
+[ $# -gt 0 ] && shift
+LUA54=${LUA54:-lua5.4}
+LUAJIT=${LUAJIT:-luajit}
+BUSTED=${BUSTED:-/usr/bin/busted}
+EVCP_WRAP=${EVCP_WRAP:-}
+
+tmp=$(mktemp -d)
+bin/evcp-emulator --port 0 --status-interval 0 --api-key demo-key --api-key restricted-key \
+  --restricted-key restricted-key --token demo-token >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+cleanup() {
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+i=0
+until grep -q '^listening on ' "$tmp/out" 2>/dev/null; do
+  i=$((i + 1))
+  if [ $i -gt 200 ] || ! kill -0 "$pid" 2>/dev/null; then
+    echo "spec/run.sh: the emulator did not start" >&2
+    cat "$tmp/err" >&2
+    exit 1
+  fi
+  sleep 0.05
+done
+EVCP_TEST_URL=$(sed -n 's/^listening on //p' "$tmp/out" | head -n 1)
+export EVCP_TEST_URL
+echo "emulator at $EVCP_TEST_URL"
+
+rc=0
+if [ "$which" = all ] || [ "$which" = lua5.4 ]; then
+  LP="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/spec/?.lua;;"
+  echo "== Lua 5.4"
+  LUA_PATH="$LP" LUA_CPATH="$PWD/build/lua5.4/?.so;;" LUA_PATH_5_4="$LP" LUA_CPATH_5_4="$PWD/build/lua5.4/?.so;;" \
+    $EVCP_WRAP "$LUA54" "$BUSTED" "$@" spec || rc=1
+fi
+if [ "$which" = all ] || [ "$which" = luajit ]; then
+  LP="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/spec/?.lua;;"
+  echo "== LuaJIT"
+  LUA_PATH="$LP" LUA_CPATH="$PWD/build/luajit/?.so;;" \
+    $EVCP_WRAP "$LUAJIT" "$BUSTED" "$@" spec || rc=1
+fi
+exit $rc

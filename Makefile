@@ -20,9 +20,9 @@ HDRS    = csrc/evcp.h csrc/compat.h
 B54     = build/lua5.4
 BJIT    = build/luajit
 
-.PHONY: all env deps test test54 testjit sanitize valgrind demo bench clean install
+.PHONY: all deps-checked env deps test test54 testjit sanitize valgrind demo bench clean install
 
-all: $(B54)/evcp/core.so $(BJIT)/evcp/core.so
+all: deps-checked $(B54)/evcp/core.so $(BJIT)/evcp/core.so
 
 $(B54)/evcp/core.so: $(SRCS) $(HDRS)
 	@mkdir -p $(@D)
@@ -46,19 +46,24 @@ env:
 deps:
 	@sh .ci/deps.sh
 
-test: all
+# `make` alone must not need root: it only warns about missing headers.
+deps-checked:
+	@test -f $(LUA_INCDIR)/lua.h || echo "evcp: $(LUA_INCDIR)/lua.h missing; run make deps" >&2
+	@test -f $(LUAJIT_INCDIR)/lua.h || echo "evcp: $(LUAJIT_INCDIR)/lua.h missing; run make deps" >&2
+
+test: deps all
 	sh spec/run.sh all
 
-sanitize:
+sanitize: deps
 	sh spec/sanitize.sh
 
-valgrind: all
+valgrind: deps all
 	sh spec/valgrind.sh
 
-demo: all
+demo: deps all
 	sh examples/run-demo.sh
 
-bench: all
+bench: deps all
 	sh bench/run.sh
 
 install: all

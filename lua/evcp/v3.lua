@@ -184,7 +184,9 @@ local state -- set by attach(): per-client Lua-side settings (weak keys)
 local function shown_url(client, req)
   local s = state[client]
   local q = req.query
-  return "GET " .. (s and s.base_url or "") .. req.path .. ((q and q ~= "") and ("?" .. q) or "")
+  local url = (s and s.base_url or "") .. req.path .. ((q and q ~= "") and ("?" .. q) or "")
+  if #url > 240 then url = url:sub(1, 200) .. "...(" .. #url .. " bytes)" end
+  return "GET " .. url
 end
 
 local FIELDS_OF_ERROR = { "title", "code", "cause", "action", "error", "error_description" }

@@ -1,0 +1,114 @@
+-- evcp benchmarks: one JSON line per benchmark, evcp against a floor measured
+-- in the same process, interleaved, with the garbage each side makes
+-- collected inside its own timing. Needs EVCP_TEST_URL (bench/run.sh).
+--   {"bench": NAME, "runtime": ..., "evcp": X, "floor": Y, "unit": U, "ratio": R}
+local evcp = require("evcp")
+local cjson = require("cjson")
+local socket = require("socket")
+
+local url = assert(os.getenv("EVCP_TEST_URL"), "EVCP_TEST_URL is not set")
+local only = os.getenv("EVCP_BENCH")
+local runtime = jit and "LuaJIT 2.1" or "Lua 5.4"
+local now = socket.gettime
+local KEY = "demo-key"
+
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  local n = #s
+  if n % 2 == 1 then return s[(n + 1) / 2] end
+  return (s[n / 2] + s[n / 2 + 1]) / 2
+end
+
+local function timed(fn, inner)
+  collectgarbage()
+  collectgarbage()
+  local t0 = now()
+  for _ = 1, inner do fn() end
+  collectgarbage() -- the garbage this side made is part of its cost
+  return (now() - t0) / inner
+end
+
+local function report(name, unit, scale, evcp_fn, floor_fn, reps, inner)
+  if only and only ~= name then return end
+  evcp_fn()
+  floor_fn()
+  local te, tf, ratios = {}, {}, {}
+  for r = 1, reps do
+    local a, b
+    if r % 2 == 0 then
+      a = timed(evcp_fn, inner)
+      b = timed(floor_fn, inner)
+    else
+      b = timed(floor_fn, inner)
+      a = timed(evcp_fn, inner)
+    end
+    te[r], tf[r], ratios[r] = a, b, a / b
+  end
+  io.write(string.format('{"bench": "%s", "runtime": "%s", "evcp": %.4f, "floor": %.4f, "unit": "%s", "ratio": %.3f}\n',
+    name, runtime, median(te) * scale, median(tf) * scale, unit, median(ratios)))
+  io.stdout:flush()
+end
+
+local db = require("evcp.emulator.dataset").load()
+local client = evcp.new({ base_url = url, api_key = KEY, max_parallel = 8 })
+
+-- v3-decode: a 100-location body with address, evses, connectorGroups and
+-- all tariffs (the largest locations of the dataset), bytes -> objects.
+do
+  local recs = {}
+  for i, rec in ipairs(db.locations) do recs[i] = rec end
+  local function size(rec) return #cjson.encode(rec) end
+  local sizes = {}
+  for _, rec in ipairs(recs) do sizes[rec] = size(rec) end
+  table.sort(recs, function(a, b)
+    if sizes[a] ~= sizes[b] then return sizes[a] > sizes[b] end
+    return a.id < b.id
+  end)
+  local ids = {}
+  for i = 1, 100 do ids[i] = recs[i].id:match("[^:]*$") end
+  local res = client:_fetch({ { path = "/v3/locations",
+    query = "ids=" .. table.concat(ids, ",") .. "&fields=address,evses,connectorGroups,tariffs&tariff=all" } })[1]
+  assert(res.status == 200, "could not fetch the decode body: " .. tostring(res.status or res.message))
+  local body = res.body
+  io.stderr:write(string.format("v3-decode body: %d bytes, %d locations\n", #body, #cjson.decode(body).items))
+  local parse = evcp.v3.parse
+  local decode = cjson.decode
+  report("v3-decode", "ms", 1000,
+    function() assert(parse(body)) end,
+    function() decode(body) end, 31, 5)
+end
+
+-- v3-batch-http: 10,000 ids through client:locations vs libcurl multi (8
+-- transfers) fetching the same 100 URLs, plus cjson.decode of each body.
+do
+  local ids = {}
+  local n = #db.locations
+  for i = 1, 10000 do
+    if i <= n then ids[i] = db.locations[i].id:match("[^:]*$")
+    else ids[i] = string.format("bench-missing-%05d", i) end
+  end
+  local reqs = {}
+  for first = 1, 10000, 100 do
+    reqs[#reqs + 1] = { path = "/v3/locations",
+      query = "ids=" .. table.concat(ids, ",", first, first + 99) .. "&fields=evses" }
+  end
+  local floor_client = evcp.new({ base_url = url, api_key = KEY, max_parallel = 8 })
+  local decode = cjson.decode
+  report("v3-batch-http", "ms", 1000,
+    function()
+      local res = assert(client:locations(ids, { fields = { "evses" } }))
+      assert(#res.items + #res.missing == 10000)
+    end,
+    function()
+      local results = floor_client:_fetch(reqs)
+      for i = 1, #results do
+        assert(results[i].status == 200)
+        decode(results[i].body)
+      end
+    end, 9, 1)
+  floor_client:close()
+end
+
+client:close()

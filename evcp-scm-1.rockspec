@@ -1,0 +1,43 @@
+rockspec_format = "3.0"
+package = "evcp"
+version = "scm-1"
+source = {
+  url = "git+https://example.invalid/evcp.git",
+}
+description = {
+  summary = "HERE EV charging data (EV Charge Points API v3) for Lua, with a C core",
+  detailed = [[
+evcp looks up HERE's EV charging locations, EVSEs, connectors, connector groups and
+tariffs through the EV Charge Points API v3, as C userdata objects over the decoded
+data, with concurrent batch lookups over libcurl. Runs on Lua 5.4 and LuaJIT 2.1.
+]],
+  license = "MIT",
+  labels = { "ev", "charging", "here", "ocpi" },
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson >= 2.1.0",
+}
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["evcp.core"] = {
+      sources = { "csrc/core.c", "csrc/object.c", "csrc/client.c" },
+      libraries = { "curl" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+    },
+    ["evcp"] = "lua/evcp/init.lua",
+    ["evcp.check"] = "lua/evcp/check.lua",
+    ["evcp.error"] = "lua/evcp/error.lua",
+    ["evcp.json"] = "lua/evcp/json.lua",
+    ["evcp.v3"] = "lua/evcp/v3.lua",
+  },
+}
+test = {
+  type = "busted",
+}

@@ -1,0 +1,7 @@
+#!/bin/sh
+# make valgrind: the suite on Lua 5.4 under valgrind memcheck (errors fail the
+# run; definite leaks in evcp's code fail it too).
+set -eu
+cd "$(dirname "$0")/.."
+EVCP_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-origins=yes" \
+  sh spec/run.sh lua5.4 "$@"

@@ -18,17 +18,12 @@ dependencies = {
   "lua >= 5.1",
   "lua-cjson >= 2.1.0",
 }
-external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
-}
 build = {
   type = "builtin",
   modules = {
     ["evcp.core"] = {
       sources = { "csrc/core.c", "csrc/object.c", "csrc/client.c" },
       libraries = { "curl" },
-      incdirs = { "$(CURL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)" },
       defines = { "_POSIX_C_SOURCE=200809L" },
     },
     ["evcp"] = "lua/evcp/init.lua",

@@ -104,9 +104,12 @@ local function content_id(id)
   return last or id
 end
 
-local function url_unescape(s)
-  s = gsub(s, "+", " ")
-  s = gsub(s, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end)
+local function hex_char(h) return char(tonumber(h, 16)) end
+
+-- query strings: `+` is a space; paths: `+` is itself
+local function url_unescape(s, plus_is_char)
+  if not plus_is_char then s = gsub(s, "+", " ") end
+  s = gsub(s, "%%(%x%x)", hex_char)
   return s
 end
 
@@ -874,11 +877,13 @@ local function route(path)
   if handler then return handler end
   local id = path:match("^/v3/locations/([^/]+)$")
   if id then
+    id = url_unescape(id, true)
     return function(ctx, params) return get_location(ctx, params, id) end
   end
   return nil
 end
 
+-- req.path is the raw (still percent-encoded) path, without the query string.
 function M.dispatch(req)
   local headers = req.headers or {}
   local ctx = { correlation_id = req.correlation_id or uuid4() }
@@ -912,7 +917,7 @@ function M.handle()
   local var = ngx.var
   local status, body, headers = M.dispatch({
     method = ngx.req.get_method(),
-    path = var.uri,
+    path = (var.request_uri or "/"):match("^[^?]*"),
     query = var.args,
     headers = { authorization = var.http_authorization, ["x-request-id"] = var.http_x_request_id },
   })

@@ -3,5 +3,5 @@
 # run; definite leaks in evcp's code fail it too).
 set -eu
 cd "$(dirname "$0")/.."
-EVCP_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-origins=yes" \
+EVCP_WRAP="valgrind -q --keep-debuginfo=yes --suppressions=$PWD/spec/valgrind.supp --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-origins=yes" \
   sh spec/run.sh lua5.4 "$@"

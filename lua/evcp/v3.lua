@@ -308,6 +308,7 @@ function Client:locations(ids, opts)
   local found, missing, failure = {}, {}, nil
   for i, req in ipairs(reqs) do
     local doc, err = interpret(self, req, results[i])
+    results[i] = nil -- the body is decoded: let it go before the next one
     local items, miss
     if doc then
       items, miss = core.locations(doc)

@@ -107,7 +107,7 @@ do
         assert(results[i].status == 200)
         decode(results[i].body)
       end
-    end, 9, 1)
+    end, 15, 1)
   floor_client:close()
 end
 

@@ -38,7 +38,8 @@ end
 for _, loc in ipairs(res.items) do
   local a = loc.address or {}
   print(string.format("%s  (%s)", loc.name or "EV Charging Station", loc.id))
-  print(string.format("  %s, %s  [%.6f, %.6f]  operator: %s", a.label or a.street or "?", a.city or "?",
+  local where = a.label or table.concat({ a.street or "?", a.city or "?" }, ", ")
+  print(string.format("  %s  [%.6f, %.6f]  operator: %s", where,
     loc.location.lat, loc.location.lng, loc.operator and loc.operator.name or "?"))
   local widths = { 16, 12, 20, 16 }
   row({ "EVSE", "status", "connector", "power" }, widths)

@@ -17,29 +17,11 @@ EVCP_PRELOAD=${EVCP_PRELOAD:-}
 B54=${EVCP_BUILD54:-build/lua5.4}
 BJIT=${EVCP_BUILDJIT:-build/luajit}
 
-tmp=$(mktemp -d)
-bin/evcp-emulator --port 0 --status-interval 0 --api-key demo-key --api-key restricted-key \
-  --restricted-key restricted-key --token demo-token >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-cleanup() {
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-i=0
-until grep -q '^listening on ' "$tmp/out" 2>/dev/null; do
-  i=$((i + 1))
-  if [ $i -gt 200 ] || ! kill -0 "$pid" 2>/dev/null; then
-    echo "spec/run.sh: the emulator did not start" >&2
-    cat "$tmp/err" >&2
-    exit 1
-  fi
-  sleep 0.05
-done
-EVCP_TEST_URL=$(sed -n 's/^listening on //p' "$tmp/out" | head -n 1)
-export EVCP_TEST_URL
+if [ -z "${EVCP_TEST_URL:-}" ]; then
+  # re-run this script with a fresh emulator (statuses frozen) behind it
+  exec bin/evcp-with-emulator --status-interval 0 --api-key demo-key --api-key restricted-key \
+    --restricted-key restricted-key --token demo-token -- sh "$0" "$which" "$@"
+fi
 echo "emulator at $EVCP_TEST_URL"
 
 rc=0

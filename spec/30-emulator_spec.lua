@@ -38,7 +38,7 @@ end
 local function start(args)
   local out, pidf, rcf = os.tmpname(), os.tmpname(), os.tmpname()
   os.remove(rcf)
-  local inner = ("bin/evcp-emulator --port 0 %s > %s 2>&1 & p=$!; echo $p > %s; wait $p; echo $? > %s")
+  local inner = ("env -u LD_PRELOAD bin/evcp-emulator --port 0 %s > %s 2>&1 & p=$!; echo $p > %s; wait $p; echo $? > %s")
     :format(args, out, pidf, rcf)
   os.execute("sh -c " .. shell_quote(inner) .. " >/dev/null 2>&1 &")
   local deadline = os.time() + 15
@@ -71,7 +71,7 @@ end
 -- curl -s -i; returns {status, headers (lower-case names), body, json}
 local function request(emu, path, opts)
   opts = opts or {}
-  local cmd = { "curl -s -i" }
+  local cmd = { "env -u LD_PRELOAD curl -s -i --max-time 20" }
   if opts.method then cmd[#cmd + 1] = "-X " .. opts.method end
   for name, value in pairs(opts.headers or {}) do
     cmd[#cmd + 1] = "-H " .. shell_quote(name .. ": " .. value)
@@ -635,12 +635,12 @@ end)
 
 describe("evcp emulator launcher", function()
   it("prints usage and rejects unknown options", function()
-    local p = io.popen("bin/evcp-emulator --help; echo rc=$?")
+    local p = io.popen("env -u LD_PRELOAD bin/evcp-emulator --help; echo rc=$?")
     local out = p:read("*a")
     p:close()
     assert.truthy(out:find("--status-interval", 1, true))
     assert.truthy(out:find("rc=0", 1, true))
-    p = io.popen("bin/evcp-emulator --frobnicate 2>&1; echo rc=$?")
+    p = io.popen("env -u LD_PRELOAD bin/evcp-emulator --frobnicate 2>&1; echo rc=$?")
     out = p:read("*a")
     p:close()
     assert.truthy(out:find("unknown option", 1, true))
@@ -665,7 +665,7 @@ describe("evcp emulator launcher", function()
     local f = io.open(bogus, "w")
     f:write("error('broken dataset')\n")
     f:close()
-    local p = io.popen("bin/evcp-emulator --port 0 --data " .. bogus .. " 2>&1; echo rc=$?")
+    local p = io.popen("env -u LD_PRELOAD bin/evcp-emulator --port 0 --data " .. bogus .. " 2>&1; echo rc=$?")
     local out = p:read("*a")
     p:close()
     os.remove(bogus)

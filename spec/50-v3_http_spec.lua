@@ -53,9 +53,27 @@ describe("v3 over HTTP", function()
       local groups = 0
       for g in loc:connector_groups() do
         groups = groups + 1
-        assert.is_table(g.connectors, "groups carry references when evses are requested too")
+        assert.is_table(g:totable().connectors, "groups carry references when evses are requested too")
       end
       assert.equal(3, groups)
+    end)
+
+    it("resolves a group's references to Connector objects", function()
+      local loc = assert(c:location(h.seed_id, { fields = { "evses", "connectorGroups" } }))
+      local seen = {}
+      for g in loc:connector_groups() do
+        local n = 0
+        for conn in g:connectors() do
+          n = n + 1
+          assert.equal(g.standard, conn.standard)
+          assert.equal(g.maxPower, conn.maxPower)
+          assert.equal("evcp.Evse", getmetatable(conn:evse()).__name)
+        end
+        seen[g.standard] = n
+      end
+      assert.same({ CHADEMO = 1, IEC_62196_T2 = 2, IEC_62196_T2_COMBO = 2 }, seen)
+      local bare = assert(c:location(h.seed_id, { fields = { "connectorGroups" } }))
+      for g in bare:connector_groups() do assert.is_nil(g:connectors()()) end
     end)
 
     it("fails with HERE's 404 shape for an unknown id", function()

@@ -33,6 +33,29 @@ local state = setmetatable({}, { __mode = "k" })
 local methods = core.classes.Client
 v3.attach(methods, state)
 
+--- group:connectors() -> iterator over the Connector objects a connector
+-- group's references name (HERE sends the references only when `evses` was
+-- requested along with `connectorGroups`; otherwise the iterator is empty).
+function core.classes.ConnectorGroup.connectors(group)
+  local loc = group:location()
+  local list = {}
+  for _, ref in ipairs(group:totable().connectors or {}) do
+    local evse = loc and type(ref.evseUid) == "string" and loc:evse(ref.evseUid)
+    if evse then
+      local want = {}
+      for _, id in ipairs(ref.connectorIds or {}) do want[id] = true end
+      for c in evse:connectors() do
+        if want[c.id] then list[#list + 1] = c end
+      end
+    end
+  end
+  local i = 0
+  return function()
+    i = i + 1
+    return list[i]
+  end
+end
+
 local CLIENT_OPTS = {
   base_url = true, api_key = true, access_token = true, timeout = true,
   connect_timeout = true, max_attempts = true, max_parallel = true,

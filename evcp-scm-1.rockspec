@@ -22,8 +22,8 @@ build = {
   type = "builtin",
   modules = {
     ["evcp.core"] = {
-      sources = { "csrc/core.c", "csrc/object.c", "csrc/client.c" },
-      libraries = { "curl" },
+      sources = { "csrc/core.c", "csrc/object.c", "csrc/client.c", "csrc/xml.c" },
+      libraries = { "curl", "expat" },
       defines = { "_POSIX_C_SOURCE=200809L" },
     },
     ["evcp"] = "lua/evcp/init.lua",

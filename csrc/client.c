@@ -544,6 +544,9 @@ int evcp_client_open(lua_State *L) {
   lua_insert(L, -2);
   lua_setfield(L, -2, "Client");
   lua_pop(L, 1);
+  /* the metatable too: the Lua front adds per-client accessors (client.v2) */
+  luaL_getmetatable(L, EVCP_CLIENT);
+  lua_setfield(L, -2, "client_meta");
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

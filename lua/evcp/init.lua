@@ -11,6 +11,7 @@ local json = require("evcp.json")
 local check = require("evcp.check")
 local errors = require("evcp.error")
 local v3 = require("evcp.v3")
+local v2 = require("evcp.v2")
 
 local M = {}
 
@@ -21,6 +22,7 @@ M.VERSION = core.version
 M.DEFAULT_BASE_URL = "https://evcp.hereapi.com"
 
 M.v3 = v3
+M.v2 = v2
 M.error = errors
 M.is_error = errors.is
 
@@ -32,6 +34,27 @@ local state = setmetatable({}, { __mode = "k" })
 
 local methods = core.classes.Client
 v3.attach(methods, state)
+v2.attach(methods, state)
+
+--- HERE's production base URL of API v2 (a host of its own).
+M.DEFAULT_V2_BASE_URL = "https://ev-v2.cc.api.here.com"
+
+-- client.v2 is per client, so Client's __index looks it up before methods.
+core.client_meta.__index = function(client, key)
+  if key == "v2" then
+    local s = state[client]
+    return s and s.v2
+  end
+  return methods[key]
+end
+
+local c_close = methods.close
+--- client:close(): frees the connections (of v2's host too); idempotent.
+function methods.close(client)
+  local s = state[client]
+  if s and s.v2_client then s.v2_client:close() end
+  return c_close(client)
+end
 
 --- group:connectors() -> iterator over the Connector objects a connector
 -- group's references name (HERE sends the references only when `evses` was
@@ -59,8 +82,15 @@ end
 local CLIENT_OPTS = {
   base_url = true, api_key = true, access_token = true, timeout = true,
   connect_timeout = true, max_attempts = true, max_parallel = true,
-  user_agent = true, compress = true, max_body = true,
+  user_agent = true, compress = true, max_body = true, v2_base_url = true,
 }
+
+local function check_base(name, base)
+  check.text("evcp.new", "option '" .. name .. "'", base, 2048, 3)
+  if not base:match("^[hH][tT][tT][pP][sS]?://[^/?#@%s]+") or base:find("[?#%s]") then
+    error("evcp.new: option '" .. name .. "' must look like http(s)://host[:port][/prefix], got '" .. base .. "'", 3)
+  end
+end
 
 --- evcp.new(opts) -> Client
 -- opts (unknown keys raise):
@@ -81,10 +111,12 @@ function M.new(opts)
   check.known_keys("evcp.new", opts, CLIENT_OPTS, 2)
   local base = opts.base_url
   if base == nil then base = M.DEFAULT_BASE_URL end
-  check.text("evcp.new", "option 'base_url'", base, 2048, 2)
-  if not base:match("^[hH][tT][tT][pP][sS]?://[^/?#@%s]+") or base:find("[?#%s]") then
-    error("evcp.new: option 'base_url' must look like http(s)://host[:port][/prefix], got '" .. base .. "'", 2)
-  end
+  check_base("base_url", base)
+  -- v2 defaults to HERE's v2 host with HERE's base URL, else to base_url
+  -- (the emulator serves both versions on one address).
+  local v2_base = opts.v2_base_url
+  if v2_base == nil then v2_base = (opts.base_url == nil) and M.DEFAULT_V2_BASE_URL or base end
+  check_base("v2_base_url", v2_base)
   if opts.api_key == nil and opts.access_token == nil then
     error("evcp.new: give option 'api_key' or option 'access_token'", 2)
   end
@@ -103,14 +135,22 @@ function M.new(opts)
   if opts.compress ~= nil and type(opts.compress) ~= "boolean" then
     error("evcp.new: option 'compress' must be a boolean, got " .. type(opts.compress), 2)
   end
-  local client = core.client_new({
+  local cfg = {
     base_url = base, api_key = opts.api_key, access_token = opts.access_token,
     timeout = opts.timeout, connect_timeout = opts.connect_timeout,
     max_parallel = opts.max_parallel, max_body = opts.max_body,
     user_agent = opts.user_agent or ("evcp/" .. core.version),
     compress = opts.compress ~= false,
-  })
-  state[client] = { base_url = (base:gsub("/+$", "")), max_attempts = opts.max_attempts or 1 }
+  }
+  local client = core.client_new(cfg)
+  local s = { base_url = (base:gsub("/+$", "")), max_attempts = opts.max_attempts or 1 }
+  if v2_base:gsub("/+$", "") ~= s.base_url then
+    cfg.base_url = v2_base
+    s.v2_client = core.client_new(cfg)
+    s.v2_base_url = (v2_base:gsub("/+$", ""))
+  end
+  s.v2 = v2.bind(client)
+  state[client] = s
   return client
 end
 

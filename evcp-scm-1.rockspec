@@ -31,6 +31,10 @@ build = {
     ["evcp.error"] = "lua/evcp/error.lua",
     ["evcp.json"] = "lua/evcp/json.lua",
     ["evcp.v3"] = "lua/evcp/v3.lua",
+    ["evcp.v2"] = "lua/evcp/v2.lua",
+    ["evcp.connectors"] = "lua/evcp/connectors.lua",
+    ["evcp.status"] = "lua/evcp/status.lua",
+    ["evcp.tesla"] = "lua/evcp/tesla.lua",
   },
 }
 test = {

@@ -23,6 +23,9 @@ M.DEFAULT_BASE_URL = "https://evcp.hereapi.com"
 
 M.v3 = v3
 M.v2 = v2
+M.connectors = require("evcp.connectors")
+M.status = require("evcp.status")
+M.tesla = require("evcp.tesla")
 M.error = errors
 M.is_error = errors.is
 

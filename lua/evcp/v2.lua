@@ -44,17 +44,11 @@ M.XML_SCHEMA = {
 ---------------------------------------------------------------------------
 -- v2 -> v3 remapping (evcp.connectors / evcp.status when present)
 
-local function try_require(name)
-  local ok, mod = pcall(require, name)
-  if ok then return mod end
-  return nil
-end
-
-local connectors = try_require("evcp.connectors")
-local status = try_require("evcp.status")
+local connectors = require("evcp.connectors")
+local status = require("evcp.status")
 
 local function v3_standard(id)
-  if connectors and id ~= nil then
+  if id ~= nil then
     local list = connectors.v2_to_v3(tonumber(id) or id)
     if list then return list[1] end
   end
@@ -62,7 +56,7 @@ local function v3_standard(id)
 end
 
 local function v3_status(state)
-  if status and type(state) == "string" then
+  if type(state) == "string" then
     local s = status.v2_to_v3(state)
     if s then return s end
   end
@@ -168,6 +162,9 @@ end
 
 -- Stations Response table -> {items = {Location...}, hasMore, count}
 local function stations_result(doc)
+  if doc.hasMore == nil and doc.evStations == nil and doc.count == nil then
+    return nil, "not a v2 Stations Response (no hasMore, count or evStations)"
+  end
   local out = { items = {}, hasMore = doc.hasMore == true, count = doc.count }
   for i, st in ipairs(list_of(doc.evStations, "evStation")) do
     local t, msg = station_to_v3(st, "evStations.evStation[" .. i .. "]")

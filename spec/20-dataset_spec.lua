@@ -183,7 +183,7 @@ end
 
 ---------------------------------------------------------------------------------------------
 
-describe("emulator dataset", function()
+describe("emulator dataset #slow", function()
   it("loads quickly with the expected API", function()
     assert.is_table(db.locations)
     assert.is_table(db.by_content_id)

@@ -106,7 +106,7 @@ end
 
 local KEY = "apiKey=k1"
 
-describe("evcp emulator", function()
+describe("evcp emulator #slow", function()
   local emu
 
   setup(function()
@@ -573,7 +573,7 @@ describe("evcp emulator", function()
   end)
 end)
 
-describe("evcp emulator dynamic status", function()
+describe("evcp emulator dynamic status #slow", function()
   local ids = {}
   for i = 1, 30 do ids[i] = ("gen-%02d"):format(i) end
   local path = "/v3/locations?apiKey=demo-key&fields=evses&ids=" .. table.concat(ids, ",")
@@ -633,7 +633,7 @@ describe("evcp emulator dynamic status", function()
   end)
 end)
 
-describe("evcp emulator launcher", function()
+describe("evcp emulator launcher #slow", function()
   it("prints usage and rejects unknown options", function()
     local p = io.popen("env -u LD_PRELOAD bin/evcp-emulator --help; echo rc=$?")
     local out = p:read("*a")
@@ -674,7 +674,7 @@ describe("evcp emulator launcher", function()
   end)
 end)
 
-describe("evcp emulator with the bundled dataset", function()
+describe("evcp emulator with the bundled dataset #slow", function()
   local have_dataset = io.open("lua/evcp/emulator/dataset.lua", "r")
   if have_dataset then have_dataset:close() end
   local run = have_dataset and it or pending

@@ -199,7 +199,7 @@ describe("the OpenAPI validator", function()
   end)
 end)
 
-describe("emulator responses match the OpenAPI document", function()
+describe("emulator responses match the OpenAPI document #slow", function()
   local client, restricted, anonymous
   local seq = 0
 

@@ -13,6 +13,7 @@
 -- See docs/EMULATOR.md for every behaviour choice made where HERE is silent.
 
 local cjson = require("cjson").new()
+local v2 = require("evcp.emulator.v2") -- HERE's v2 resources below /ev/
 
 local concat, sort, floor = table.concat, table.sort, math.floor
 local byte, char, find, sub, gsub, upper, format =
@@ -302,6 +303,7 @@ function M.init(cfg)
     end
     S.openapi_body = read_file(path) or "{}"
   end
+  v2.init(db)
   return M
 end
 
@@ -872,9 +874,14 @@ local ROUTES = {
   ["/v3/openapi"] = function() return 200, S.openapi_body end,
 }
 
+-- what v2 reuses, so that v2 and v3 show the same simulated statuses
+local V2_HOOKS = { evse_state = evse_state, current_step = current_step,
+  url_unescape = url_unescape }
+
 local function route(path)
   local handler = ROUTES[path]
   if handler then return handler end
+  if sub(path, 1, 4) == "/ev/" then return v2.route(path, V2_HOOKS) end
   local id = path:match("^/v3/locations/([^/]+)$")
   if id then
     id = url_unescape(id, true)
@@ -888,6 +895,7 @@ function M.dispatch(req)
   local headers = req.headers or {}
   local ctx = { correlation_id = req.correlation_id or uuid4() }
   local out_headers = { ["X-Correlation-ID"] = ctx.correlation_id }
+  ctx.headers = out_headers -- v2 sets its Content-Type here
   local rid = headers["x-request-id"]
   if type(rid) == "table" then rid = rid[1] end
   if rid then out_headers["X-Request-ID"] = rid end

@@ -108,30 +108,7 @@ do
         decode(results[i].body)
       end
     end, 15, 1)
-  floor_-- v2-json and v2-xml: one v2 Stations Response page (the 100 stations of a
--- UK bounding box) -> Locations, vs cjson.decode / a no-op expat parse.
-do
-  local function body_of(format)
-    local res = client:_fetch({ { path = "/ev/stations." .. format,
-      query = "bbox=51.7,-0.6;51.3,0.3&maxresults=100" } })[1]
-    assert(res.status == 200, "could not fetch the v2 body: " .. tostring(res.status or res.message))
-    return res.body
-  end
-  local jbody, xbody = body_of("json"), body_of("xml")
-  local parse = evcp.v2.parse
-  local n = #assert(parse(jbody)).items
-  io.stderr:write(string.format("v2 bodies: %d stations, JSON %d bytes, XML %d bytes\n", n, #jbody, #xbody))
-  local decode = cjson.decode
-  report("v2-json", "ms", 1000,
-    function() assert(parse(jbody, "json")) end,
-    function() decode(jbody) end, 31, 10)
-  local scan = require("evcp.core").xml_scan
-  report("v2-xml", "ms", 1000,
-    function() assert(parse(xbody, "xml")) end,
-    function() assert(scan(xbody)) end, 31, 10)
-end
-
-client:close()
+  floor_client:close()
 end
 
 -- v2-json and v2-xml: one v2 Stations Response page (the 100 stations of a

@@ -28,6 +28,7 @@ M.XML_SCHEMA = {
     evStation = true, connector = true, connectorStatus = true, roaming = true, emaId = true,
     supplierEmaID = true, phone = true, website = true, pricing = true, regularOpeningHours = true,
     period = true, annualOpenings = true, type = true, currency = true, evse = true,
+    Message = true,
   },
   numbers = {
     count = true, distance = true, latitude = true, longitude = true, maxPowerLevel = true,
@@ -369,7 +370,13 @@ local function v2_error(client, req, res)
   end
   local e = { kind = "http", status = res.status, retryable = errors.retryable_status(res.status),
     correlation_id = res.correlation_id, request_id = res.request_id or req.request_id, url = url }
-  local doc = json.decode(res.body or "")
+  local body = res.body or ""
+  local doc
+  if body:match("^%s*<") then
+    doc = core.xml_decode(body, M.XML_SCHEMA) -- <error:Error><Type/><Message/>...
+  else
+    doc = json.decode(body)
+  end
   if type(doc) == "table" then
     if type(doc.error) == "string" then e.error = doc.error end
     if type(doc.error_description) == "string" then e.error_description = doc.error_description end

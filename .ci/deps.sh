@@ -3,7 +3,7 @@
 # when any is missing. Uses sudo when not root.
 set -eu
 PKGS="gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-cjson lua-busted
-lua-socket libcurl4-openssl-dev libexpat1-dev zlib1g-dev nginx-light libnginx-mod-http-lua curl
+lua-socket lua-expat libcurl4-openssl-dev libexpat1-dev zlib1g-dev nginx-light libnginx-mod-http-lua curl
 valgrind luarocks"
 missing=""
 for p in $PKGS; do

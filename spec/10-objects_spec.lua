@@ -73,6 +73,16 @@ describe("evcp.v3.parse", function()
     h.assert_same(h.decode(TARIFF_BODY).evses[1], evse:totable())
   end)
 
+  it("writes the spec's array fields back as arrays even when empty", function()
+    local body = [[{"id":"x","location":{"lat":1,"lng":2},"restrictions":[],"extra":{},
+      "evses":[{"uid":"u","status":"unknown","modified":"m","connectors":[],"paymentSupports":[]}]}]]
+    local text = assert(evcp.v3.parse(body)):tojson()
+    assert.matches('"restrictions":[]', text, 1, true)
+    assert.matches('"connectors":[]', text, 1, true)
+    assert.matches('"paymentSupports":[]', text, 1, true)
+    assert.matches('"extra":{}', text, 1, true)
+  end)
+
   it("keeps unknown values of extensible enums", function()
     local loc = assert(evcp.v3.parse(TARIFF_BODY))
     assert.same({ "brandOnly", "someFutureReason" }, loc.restrictions)

@@ -29,7 +29,7 @@ M.tesla = require("evcp.tesla")
 M.error = errors
 M.is_error = errors.is
 
-core.set_json_encoder(json.encode)
+core.set_json_encoder(json.encode_document)
 
 -- Per-client settings the Lua front needs (never credentials); weak keys so
 -- a client's entry goes when the client does.

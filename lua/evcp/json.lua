@@ -29,4 +29,44 @@ M.encode = codec.encode
 --- The value JSON null decodes to.
 M.null = codec.null
 
+-- lua-cjson decodes [] and {} to the same empty table and encodes it as {}.
+-- Fields the v3 spec types as arrays are written back as [] (outside the
+-- v2 subtree, whose wrappers are objects).
+local ARRAY_KEYS = {}
+for _, k in ipairs({ "accessPoints", "amenities", "availabilityProbabilities", "capabilities",
+  "categories", "components", "conditions", "connectorGroups", "connectorIds", "connectorTypes",
+  "connectors", "countries", "days", "eMobilityIds", "eMobilityServiceProviders", "elements",
+  "energySources", "environmentalImpacts", "evses", "exceptions", "facilityTypes", "items",
+  "missingCountries", "missingItems", "nearbyPlaces", "operators", "paymentSupports", "periods",
+  "predictedOccupancies", "predictedWaitTimes", "predictions", "regularSchedule", "restrictions",
+  "supportedVehicles", "tariffIndexes", "tariffs", "truckAccess", "vehicleTypes" }) do
+  ARRAY_KEYS[k] = true
+end
+
+local EMPTY = "\1evcp:empty-array\1"
+local EMPTY_JSON = '"\\u0001evcp:empty-array\\u0001"'
+
+local function mark(t)
+  for k, v in pairs(t) do
+    if type(v) == "table" then
+      if next(v) == nil then
+        if ARRAY_KEYS[k] then t[k] = EMPTY end
+      elseif k ~= "v2" then
+        mark(v)
+      end
+    end
+  end
+end
+
+--- Encodes a document table evcp owns (it is changed in place): like
+-- encode, but empty arrays of HERE's schema come out as [].
+function M.encode_document(t)
+  mark(t)
+  local s = codec.encode(t)
+  if s:find(EMPTY_JSON, 1, true) then
+    s = s:gsub(EMPTY_JSON:gsub("%p", "%%%0"), "[]")
+  end
+  return s
+end
+
 return M

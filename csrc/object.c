@@ -2,9 +2,9 @@
  * object.c: the v3 object model (Location, Evse, Connector, ConnectorGroup,
  * Tariff) as views over decoded documents.
  *
- * A view is a small userdata with two user values: 1 = the decoded table it
- * shows (private: never handed out, only copies of it), 2 = its parent view
- * (nil for a Location), which keeps the parent alive as long as the child is.
+ * A view is a small userdata with user values: 1 = the decoded table it shows
+ * (private: never handed out, only copies of it), 2 = its parent view (none
+ * for a Location), which keeps the parent alive as long as the child is.
  * Fields are read through __index straight from the decoded table, so making
  * objects costs one userdata per object and no second copy of the data.
  */
@@ -25,7 +25,7 @@ typedef struct {
 } classdesc;
 
 typedef struct {
-  int unused; /* views carry all their state in user values */
+  int has_parent; /* the rest of a view's state is in its user values */
 } view;
 
 static const listfield location_lists[] = {{"evses", EVCP_EVSE},
@@ -108,18 +108,54 @@ static int absindex(lua_State *L, int idx) {
 }
 
 static void push_view(lua_State *L, const char *cls, int data_idx, int parent_idx) {
+  view *v;
   data_idx = absindex(L, data_idx);
   parent_idx = absindex(L, parent_idx);
-  view *v = (view *)evcp_newuserdatauv(L, sizeof(view), 2);
-  v->unused = 0;
+#if LUA_VERSION_NUM < 502
+  /* One environment table per userdata: a Location's is its document
+   * itself; a child's is {document, parent}. */
+  v = (view *)lua_newuserdata(L, sizeof(view));
+  v->has_parent = parent_idx != 0;
+  luaL_getmetatable(L, cls);
+  lua_setmetatable(L, -2);
+  if (parent_idx != 0) {
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, data_idx);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, parent_idx);
+    lua_rawseti(L, -2, 2);
+  } else {
+    lua_pushvalue(L, data_idx);
+  }
+  lua_setfenv(L, -2);
+#else
+  v = (view *)lua_newuserdatauv(L, sizeof(view), parent_idx != 0 ? 2 : 1);
+  v->has_parent = parent_idx != 0;
   luaL_getmetatable(L, cls);
   lua_setmetatable(L, -2);
   lua_pushvalue(L, data_idx);
-  evcp_setiuservalue(L, -2, 1);
+  lua_setiuservalue(L, -2, 1);
   if (parent_idx != 0) {
     lua_pushvalue(L, parent_idx);
-    evcp_setiuservalue(L, -2, 2);
+    lua_setiuservalue(L, -2, 2);
   }
+#endif
+}
+
+/* Pushes the parent view of the view at idx (nil for a Location). */
+static void push_parent(lua_State *L, int idx) {
+  view *v = (view *)lua_touserdata(L, idx);
+  if (v == NULL || !v->has_parent) {
+    lua_pushnil(L);
+    return;
+  }
+#if LUA_VERSION_NUM < 502
+  lua_getfenv(L, idx);
+  lua_rawgeti(L, -1, 2);
+  lua_remove(L, -2);
+#else
+  lua_getiuservalue(L, idx, 2);
+#endif
 }
 
 /* Checks that arg is a view of any class; returns its class name. */
@@ -131,7 +167,18 @@ static const char *check_view(lua_State *L, int arg) {
   return NULL;
 }
 
-static void push_data(lua_State *L, int idx) { evcp_getiuservalue(L, idx, 1); }
+static void push_data(lua_State *L, int idx) {
+#if LUA_VERSION_NUM < 502
+  view *v = (view *)lua_touserdata(L, idx);
+  lua_getfenv(L, idx);
+  if (v->has_parent) {
+    lua_rawgeti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+#else
+  lua_getiuservalue(L, idx, 1);
+#endif
+}
 
 /* Pushes a plain array of child views built from the array at arr_idx. */
 static void push_children(lua_State *L, const char *cls, int arr_idx, int parent_idx) {
@@ -215,7 +262,7 @@ static int push_ancestor(lua_State *L, int idx, const char *cls) {
   for (i = 0; i < 3; i++) {
     if (luaL_testudata(L, -1, cls) != NULL) return 1;
     if (lua_type(L, -1) != LUA_TUSERDATA) break;
-    evcp_getiuservalue(L, -1, 2);
+    push_parent(L, -1);
     lua_remove(L, -2);
   }
   lua_pop(L, 1);

@@ -4,7 +4,7 @@
 local evcp = require("evcp")
 
 local client = evcp.new({
-  base_url = os.getenv("EVCP_URL") or "http://127.0.0.1:8080",
+  base_url = os.getenv("EVCP_URL") or os.getenv("EVCP_TEST_URL") or "http://127.0.0.1:8080",
   api_key = os.getenv("EVCP_API_KEY") or "demo-key",
 })
 

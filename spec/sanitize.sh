@@ -13,5 +13,6 @@ ${CC:-cc} -shared -fPIC -o build/unpreload.so spec/unpreload.c
 # The interpreters are not instrumented; leaks of their own are not evcp's.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+EVCP_CHILD_PRELOAD="$ASAN_LIB $UBSAN_LIB $PWD/build/unpreload.so" \
 EVCP_BUILD54=build/asan-lua5.4 EVCP_BUILDJIT=build/asan-luajit EVCP_PRELOAD="$ASAN_LIB $UBSAN_LIB $PWD/build/unpreload.so" \
   sh spec/run.sh all "$@"

@@ -88,6 +88,13 @@ function M.text(fname, what, v, maxlen, level)
   return v
 end
 
+--- A set (value -> true) of the values of a list.
+function M.set(list)
+  local s = {}
+  for _, v in ipairs(list) do s[v] = true end
+  return s
+end
+
 --- Percent-encodes everything but RFC 3986 unreserved characters.
 function M.escape(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))

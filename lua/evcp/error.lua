@@ -58,5 +58,13 @@ function M.retryable_status(status)
       or status == 503 or status == 504
 end
 
+--- The "GET <url>" errors show: no credentials (they are added below this
+-- layer), long URLs shortened.
+function M.shown_url(base, path, query)
+  local url = (base or "") .. path .. ((query and query ~= "") and ("?" .. query) or "")
+  if #url > 240 then url = url:sub(1, 200) .. "...(" .. #url .. " bytes)" end
+  return "GET " .. url
+end
+
 M.Error = Error
 return M

@@ -319,11 +319,7 @@ local function filters(fname, opts, q)
   return q
 end
 
-local function set(list)
-  local s = {}
-  for _, v in ipairs(list) do s[v] = true end
-  return s
-end
+local set = check.set
 
 local SEARCH_OPTS = set({ "prox", "bbox", "corridor", "corridorwidth", "connectortype", "emsp",
   "maxresults", "offset", "format", "request_id" })
@@ -361,9 +357,7 @@ local state -- per-client settings, shared with evcp.v3 (set by attach)
 
 local function v2_error(client, req, res)
   local s = state[client]
-  local url = (s and (s.v2_base_url or s.base_url) or "") .. req.path .. ((req.query ~= "") and ("?" .. req.query) or "")
-  if #url > 240 then url = url:sub(1, 200) .. "...(" .. #url .. " bytes)" end
-  url = "GET " .. url
+  local url = errors.shown_url(s and (s.v2_base_url or s.base_url), req.path, req.query)
   if res.kind then
     return errors.new({ kind = res.kind, message = res.message, retryable = true, url = url,
       request_id = req.request_id })
@@ -499,17 +493,34 @@ function V2:station(id, opts)
   local o, format = common("station", opts, PLAIN_OPTS)
   local res, err = stations_get(c, "/ev/stations/" .. check.escape(id), "", format, o)
   if not res then return nil, err end
-  return res.items[1] or nil, res.items[1] == nil and errors.new({ kind = "decode", retryable = false,
-    message = "station details without a station" }) or nil
+  local loc = res.items[1]
+  if loc == nil then
+    return nil, errors.new({ kind = "decode", retryable = false, message = "station details without a station" })
+  end
+  return loc
+end
+
+-- The resources that take repeated id= parameters.
+local function bulk(name, path, plain)
+  return function(self, ids, opts)
+    local c = client_of(self, name)
+    local q = check_ids(name, ids)
+    local o, format = common(name, opts, PLAIN_OPTS)
+    if not plain then return stations_get(c, path, q, format, o) end
+    local doc, err = get(c, path, q, format, o)
+    if not doc then return nil, err end
+    return core.copy(doc)
+  end
 end
 
 --- client.v2:stations_bulk(ids, opts) -> {items, hasMore} | nil, err
-function V2:stations_bulk(ids, opts)
-  local c = client_of(self, "stations_bulk")
-  local q = check_ids("stations_bulk", ids)
-  local o, format = common("stations_bulk", opts, PLAIN_OPTS)
-  return stations_get(c, "/ev/stations/bulk", q, format, o)
-end
+V2.stations_bulk = bulk("stations_bulk", "/ev/stations/bulk")
+
+--- client.v2:pools(poolIds, opts) -> {items, hasMore} | nil, err (pools bulk)
+V2.pools = bulk("pools", "/ev/pools/bulk")
+
+--- client.v2:evses(poolIds, opts) -> the EVSEs Response as a plain table | nil, err
+V2.evses = bulk("evses", "/ev/evses/bulk", true)
 
 --- client.v2:pool(poolId, opts) -> {items, hasMore} | nil, err (location details)
 function V2:pool(id, opts)
@@ -517,24 +528,6 @@ function V2:pool(id, opts)
   check.text("pool", "argument #1 (poolId)", id, 1024, 2)
   local o, format = common("pool", opts, PLAIN_OPTS)
   return stations_get(c, "/ev/pools/" .. check.escape(id), "", format, o)
-end
-
---- client.v2:pools(poolIds, opts) -> {items, hasMore} | nil, err (pools bulk)
-function V2:pools(ids, opts)
-  local c = client_of(self, "pools")
-  local q = check_ids("pools", ids)
-  local o, format = common("pools", opts, PLAIN_OPTS)
-  return stations_get(c, "/ev/pools/bulk", q, format, o)
-end
-
---- client.v2:evses(poolIds, opts) -> the EVSEs Response as a plain table | nil, err
-function V2:evses(ids, opts)
-  local c = client_of(self, "evses")
-  local q = check_ids("evses", ids)
-  local o, format = common("evses", opts, PLAIN_OPTS)
-  local doc, err = get(c, "/ev/evses/bulk", q, format, o)
-  if not doc then return nil, err end
-  return core.copy(doc)
 end
 
 local function lookup(name, path)

@@ -53,11 +53,7 @@ M.POWER_TYPES = { "ac1Phase", "ac2Phase", "ac2PhaseSplit", "ac3Phase", "dc" }
 --- ConnectorFormat values.
 M.CONNECTOR_FORMATS = { "socket", "cable" }
 
-local function set(list)
-  local s = {}
-  for _, v in ipairs(list) do s[v] = true end
-  return s
-end
+local set = check.set
 
 local FIELD_SET = set(M.FIELDS)
 local META_FIELD_SET = set(M.METADATA_FIELDS)
@@ -183,10 +179,7 @@ local state -- set by attach(): per-client Lua-side settings (weak keys)
 
 local function shown_url(client, req)
   local s = state[client]
-  local q = req.query
-  local url = (s and s.base_url or "") .. req.path .. ((q and q ~= "") and ("?" .. q) or "")
-  if #url > 240 then url = url:sub(1, 200) .. "...(" .. #url .. " bytes)" end
-  return "GET " .. url
+  return errors.shown_url(s and s.base_url, req.path, req.query)
 end
 
 local FIELDS_OF_ERROR = { "title", "code", "cause", "action", "error", "error_description" }

@@ -500,11 +500,15 @@ function V2:station(id, opts)
   return loc
 end
 
--- The resources that take repeated id= parameters.
-local function bulk(name, path, plain)
-  return function(self, ids, opts)
+-- Methods of the resources that take only ids (repeated id=) or nothing.
+-- with_ids: the method's first argument is the id list; plain: the answer
+-- is handed back as a plain table instead of Locations.
+local function resource(name, path, with_ids, plain)
+  return function(self, a, b)
     local c = client_of(self, name)
-    local q = check_ids(name, ids)
+    local ids, opts = nil, a
+    if with_ids then ids, opts = a, b end
+    local q = with_ids and check_ids(name, ids) or ""
     local o, format = common(name, opts, PLAIN_OPTS)
     if not plain then return stations_get(c, path, q, format, o) end
     local doc, err = get(c, path, q, format, o)
@@ -514,13 +518,19 @@ local function bulk(name, path, plain)
 end
 
 --- client.v2:stations_bulk(ids, opts) -> {items, hasMore} | nil, err
-V2.stations_bulk = bulk("stations_bulk", "/ev/stations/bulk")
+V2.stations_bulk = resource("stations_bulk", "/ev/stations/bulk", true)
 
 --- client.v2:pools(poolIds, opts) -> {items, hasMore} | nil, err (pools bulk)
-V2.pools = bulk("pools", "/ev/pools/bulk")
+V2.pools = resource("pools", "/ev/pools/bulk", true)
 
 --- client.v2:evses(poolIds, opts) -> the EVSEs Response as a plain table | nil, err
-V2.evses = bulk("evses", "/ev/evses/bulk", true)
+V2.evses = resource("evses", "/ev/evses/bulk", true, true)
+
+--- client.v2:connector_types(opts), :power_feed_types(opts), :roamings(opts)
+-- -> the lookup list as a plain table | nil, err
+V2.connector_types = resource("connector_types", "/ev/connectortypes", false, true)
+V2.power_feed_types = resource("power_feed_types", "/ev/powerfeedtypes", false, true)
+V2.roamings = resource("roamings", "/ev/roamings", false, true)
 
 --- client.v2:pool(poolId, opts) -> {items, hasMore} | nil, err (location details)
 function V2:pool(id, opts)
@@ -529,22 +539,6 @@ function V2:pool(id, opts)
   local o, format = common("pool", opts, PLAIN_OPTS)
   return stations_get(c, "/ev/pools/" .. check.escape(id), "", format, o)
 end
-
-local function lookup(name, path)
-  return function(self, opts)
-    local c = client_of(self, name)
-    local o, format = common(name, opts, PLAIN_OPTS)
-    local doc, err = get(c, path, "", format, o)
-    if not doc then return nil, err end
-    return core.copy(doc)
-  end
-end
-
---- client.v2:connector_types(opts), :power_feed_types(opts), :roamings(opts)
--- -> the lookup list as a plain table | nil, err
-V2.connector_types = lookup("connector_types", "/ev/connectortypes")
-V2.power_feed_types = lookup("power_feed_types", "/ev/powerfeedtypes")
-V2.roamings = lookup("roamings", "/ev/roamings")
 
 --- Makes the v2 object of a client (called by evcp.new).
 function M.bind(client)

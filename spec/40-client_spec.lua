@@ -15,7 +15,7 @@ describe("evcp.new", function()
     assert.equal("evcp.Client: http://127.0.0.1:9 (api key)", tostring(c))
     local t = evcp.new({ base_url = "http://127.0.0.1:9", access_token = SECRET })
     assert.equal("evcp.Client: http://127.0.0.1:9 (bearer token)", tostring(t))
-    assert.equal("evcp.Client", getmetatable(c).__name)
+    assert.equal("evcp.Client", getmetatable(c)) -- locked
     c:close()
     t:close()
   end)
@@ -120,8 +120,11 @@ describe("request checking (before anything is sent)", function()
     { "locations", { { id, 5 } }, "ids[2] must be a string" },
     { "locations", { { [1] = id, [3] = id } }, "hole at 2" },
     { "locations", { { id }, { connectorTypes = {} } }, "must have 1 to 5 values" },
-    { "locations", { { id }, { connectorTypes = { "CHADEMO", "CHAOJI", "MCS", "GBT_AC", "GBT_DC", "TESLA_S" } } }, "must have 1 to 5 values" },
-    { "locations", { { id }, { connectorTypes = { "TYPE2" } } }, "'TYPE2' is not a known ConnectorType" },
+    { "locations", { { id }, { connectorTypes = { "CHADEMO", "CHAOJI", "MCS", "GBT_AC", "GBT_DC", "TESLA_S" } } }, "must have at most 5 values" },
+    { "locations", { { id }, { connectorTypes = { "iec_62196_t2" } } }, "'iec_62196_t2' is not a ConnectorType" },
+    { "locations", { { id }, { connectorTypes = { "IEC-62196" } } }, "'IEC-62196' is not a ConnectorType" },
+    { "locations", { { id }, { tariff = { "partner:" .. string.rep("\226\130\172", 35) } } }, "option 'tariff'[1]" },
+    { "locations", { { id }, { tariff = { "\255" } } }, "must be UTF-8" },
     { "locations", { { id }, { connectorTypes = { "MCS", "MCS" } } }, "lists 'MCS' twice" },
     { "locations", { { id }, { fields = "evses,nope" } }, "option 'fields'[2]" },
     { "country_metadata", { { "DE" } }, "'DE' is not an ISO 3166-1 alpha-3 code" },

@@ -1,43 +1,53 @@
---- evcp.error: the error value of evcp's expected failures.
+--- evcp.error: the error value of evcp's expected failures (tier 2).
 --
 -- Every call that can fail for reasons outside the caller's control returns
 -- `nil, err`, where err is an evcp.Error: a table with
---   kind            "http" | "timeout" | "network" | "decode"
+--   kind            "http" | "timeout" | "network" | "tls" | "too_large" | "decode"
 --   message         what went wrong, one line
---   status          HTTP status (kind "http", sometimes "decode")
+--   status          HTTP status (kind "http", sometimes others)
 --   code, title, cause, action      HERE's ErrorResponse fields, when sent
 --   error, error_description        HERE's GenericErrorResponse fields, when sent
+--   body            the decoded error body, when it was JSON or XML
 --   correlation_id  HERE's X-Correlation-ID (or the body's correlationId)
 --   request_id      the X-Request-ID of the request
+--   retry_after     seconds, from a Retry-After header
 --   retryable       true when the same request may succeed later
+--   attempts        how many times the request was sent
 --   url             "GET <url>" without credentials
--- tostring(err) gives one readable line. Credentials never appear in it.
+-- tostring(err) gives one readable line. Credentials never appear in it:
+-- the client scrubs every string of an error before handing it out.
+local type, tostring, ipairs, pairs, setmetatable, getmetatable, tonumber =
+  type, tostring, ipairs, pairs, setmetatable, getmetatable, tonumber
+local concat = table.concat
+
 local M = {}
 
 local Error = { __name = "evcp.Error" }
 Error.__index = Error
 
+local TEXT_FIELDS = { "title", "error", "message", "cause", "error_description", "action" }
+
 local function line(e)
-  local parts = { "evcp: " .. (e.kind or "error") }
+  local parts = { "evcp: " .. tostring(e.kind or "error") }
   if e.status then parts[#parts + 1] = tostring(e.status) end
-  if e.code then parts[#parts + 1] = e.code end
-  local text = {}
-  local seen = {}
-  for _, k in ipairs({ "title", "error", "message", "cause", "error_description", "action" }) do
+  if e.code then parts[#parts + 1] = tostring(e.code) end
+  local text, seen = {}, {}
+  for _, k in ipairs(TEXT_FIELDS) do
     local v = e[k]
     if type(v) == "string" and v ~= "" and not seen[v] then
       seen[v] = true
       text[#text + 1] = v
     end
   end
-  local s = table.concat(parts, " ")
-  if #text > 0 then s = s .. ": " .. table.concat(text, "; ") end
+  local s = concat(parts, " ")
+  if #text > 0 then s = s .. ": " .. concat(text, "; ") end
   local tail = {}
   if e.url then tail[#tail + 1] = e.url end
+  if e.attempts and e.attempts > 1 then tail[#tail + 1] = e.attempts .. " attempts" end
   if e.correlation_id then tail[#tail + 1] = "correlation " .. e.correlation_id end
   if e.request_id then tail[#tail + 1] = "request " .. e.request_id end
-  if #tail > 0 then s = s .. " [" .. table.concat(tail, ", ") .. "]" end
-  return (s:gsub("[\r\n]+", " "))
+  if #tail > 0 then s = s .. " [" .. concat(tail, ", ") .. "]" end
+  return (s:gsub("[%c]+", " "))
 end
 
 Error.__tostring = line
@@ -52,18 +62,77 @@ function M.is(v)
   return getmetatable(v) == Error
 end
 
+local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true,
+  [503] = true, [504] = true }
+local RETRYABLE_KIND = { timeout = true, network = true }
+
 --- Whether an HTTP status is worth retrying (rate limits and server faults).
 function M.retryable_status(status)
-  return status == 408 or status == 429 or status == 500 or status == 502
-      or status == 503 or status == 504
+  return RETRYABLE_STATUS[status] == true
+end
+
+--- Whether a transport failure kind is worth retrying.
+function M.retryable_kind(kind)
+  return RETRYABLE_KIND[kind] == true
+end
+
+--- Whether a transport result (see the transport seam) is worth retrying.
+function M.retryable_result(res)
+  if res.kind then return RETRYABLE_KIND[res.kind] == true end
+  return RETRYABLE_STATUS[res.status] == true
+end
+
+--- Seconds from a Retry-After header value (delta-seconds only), or nil.
+function M.retry_after(v)
+  if type(v) ~= "string" or #v > 32 then return nil end
+  local n = tonumber(v:match("^%s*(%d+)%s*$"))
+  return n
+end
+
+local function header(res, name)
+  local h = res.headers
+  return type(h) == "table" and h[name] or nil
+end
+
+--- The error of a transport failure ({kind, message}) for the request ctx.
+-- ctx: {url = "GET ...", request_id = ...}
+function M.transport(res, ctx)
+  return setmetatable({ kind = res.kind, message = res.message, status = res.status,
+    retryable = RETRYABLE_KIND[res.kind] == true, url = ctx.url, request_id = ctx.request_id,
+    attempts = res.attempts }, Error)
+end
+
+--- A decode error: the answer arrived but is not what the API defines.
+function M.decode(message, res, ctx)
+  return setmetatable({ kind = "decode", message = message, status = res and res.status,
+    retryable = false, url = ctx and ctx.url,
+    correlation_id = res and header(res, "x-correlation-id"),
+    request_id = (res and header(res, "x-request-id")) or (ctx and ctx.request_id),
+    attempts = res and res.attempts }, Error)
+end
+
+--- The error of a non-2xx answer. doc: the decoded body (a table) or nil;
+-- fields already read from it by the API module may be passed in `found`.
+function M.http(res, ctx, doc, found)
+  local status = res.status
+  local e = { kind = "http", status = status, retryable = RETRYABLE_STATUS[status] == true,
+    correlation_id = header(res, "x-correlation-id"),
+    request_id = header(res, "x-request-id") or ctx.request_id,
+    url = ctx.url, retry_after = M.retry_after(header(res, "retry-after")),
+    attempts = res.attempts }
+  if found then
+    for k, v in pairs(found) do e[k] = v end
+  end
+  if type(doc) == "table" then e.body = doc end
+  if not (e.title or e.error or e.cause) then e.message = "HTTP status " .. tostring(status) end
+  return setmetatable(e, Error)
 end
 
 --- The "GET <url>" errors show: no credentials (they are added below this
 -- layer), long URLs shortened.
-function M.shown_url(base, path, query)
-  local url = (base or "") .. path .. ((query and query ~= "") and ("?" .. query) or "")
+function M.shown_url(method, url)
   if #url > 240 then url = url:sub(1, 200) .. "...(" .. #url .. " bytes)" end
-  return "GET " .. url
+  return method .. " " .. url
 end
 
 M.Error = Error

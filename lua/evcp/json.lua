@@ -13,8 +13,15 @@ codec.decode_max_depth(64)
 codec.encode_invalid_numbers(false)
 codec.encode_max_depth(64)
 
+--- Limits of one document (TEMPORARY until the bounded decoder lands).
+function M.limits(max_bytes, max_items)
+  return { max_bytes = max_bytes or 32 * 1024 * 1024, max_items = max_items }
+end
+
 --- Decodes a JSON text. Returns the value, or nil and a message.
-function M.decode(text)
+function M.decode(text, limits)
+  if type(text) ~= "string" then return nil, "not a string" end
+  if limits and #text > limits.max_bytes then return nil, "document larger than " .. limits.max_bytes .. " bytes" end
   local ok, v = pcall(codec.decode, text)
   if ok then return v end
   return nil, tostring(v)

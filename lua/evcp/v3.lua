@@ -1,17 +1,25 @@
---- evcp.v3: HERE EV Charge Points API v3 (OpenAPI 3.20.1).
+--- evcp.v3: HERE EV Charge Points API v3 (OpenAPI 3.20.1), pure.
 --
--- Request checking and building, response interpretation, and the client
--- methods location, locations, country_metadata, health, version, openapi.
+-- Plans and interpretations, no I/O: each operation is a `*_plan` function
+-- that checks the caller's arguments (misuse raises, see evcp.check) and
+-- returns request plans, and a `*_read` function that turns the transport's
+-- results into objects or an evcp.Error. evcp.Client sends the plans
+-- (lua/evcp/client.lua); any other transport, the cache or the command
+-- line can reuse both halves unchanged.
+--
+-- A plan: {api = "v3", method = "GET", path = "/v3/...", query = {{name,
+-- value}, ...} (values raw: the client percent-encodes them),
+-- accept = "application/json", request_id = string|nil}.
 -- `evcp.v3.parse(body)` turns a v3 JSON body into the same objects.
 local core = require("evcp.core")
 local json = require("evcp.json")
 local check = require("evcp.check")
 local errors = require("evcp.error")
+local url = require("evcp.url")
 
 local M = {}
 
-local decode_raw = json.decode_raw
-local pcall, type, ipairs, tostring = pcall, type, ipairs, tostring
+local type, ipairs, tostring, next = type, ipairs, tostring, next
 local concat = table.concat
 
 --- The API version these checks follow.
@@ -53,232 +61,225 @@ M.POWER_TYPES = { "ac1Phase", "ac2Phase", "ac2PhaseSplit", "ac3Phase", "dc" }
 --- ConnectorFormat values.
 M.CONNECTOR_FORMATS = { "socket", "cable" }
 
+
 local set = check.set
+local fail = check.fail
 
 local FIELD_SET = set(M.FIELDS)
 local META_FIELD_SET = set(M.METADATA_FIELDS)
 local CONNECTOR_TYPE_SET = set(M.CONNECTOR_TYPES)
+M.CONNECTOR_TYPE_SET = CONNECTOR_TYPE_SET
 
 local LOCATION_OPTS = set({ "fields", "days", "tariff", "request_id" })
 local LOCATIONS_OPTS = set({ "fields", "days", "tariff", "request_id", "connectorTypes" })
 local METADATA_OPTS = set({ "fields", "request_id" })
 local PLAIN_OPTS = set({ "request_id" })
 
+local ACCEPT = "application/json"
+
 ---------------------------------------------------------------------------
 -- ids
 
---- The content id of a location id: its last colon-separated component.
+--- The content id of a location id: its last colon-separated component
+-- (HERE's IdParameter pattern (([^:]*:)*)(.*) keeps only that part).
 function M.content_id(id)
   return (id:match("([^:]*)$"))
 end
 
 local function check_id(fname, what, id)
-  check.text(fname, what, id, 1024, 4)
+  check.text(fname, what, id, 1024)
   local cid = M.content_id(id)
-  if cid == "" then check.fail(fname, what, "has an empty content id (the part after the last ':')", 4) end
-  if cid:find(",", 1, true) then check.fail(fname, what, "must not contain ','", 4) end
+  if cid == "" then fail(fname, what, "has an empty content id (the part after the last ':')") end
+  if cid:find(",", 1, true) then fail(fname, what, "must not contain ','") end
   return cid
 end
 
 ---------------------------------------------------------------------------
 -- options
 
+-- Byte position just after the first n characters of the UTF-8 string s.
+local function after_chars(s, n)
+  local i, byte = 1, string.byte
+  for _ = 1, n do
+    local c = byte(s, i)
+    if c == nil then return nil end
+    i = i + (c < 0x80 and 1 or c < 0xE0 and 2 or c < 0xF0 and 3 or 4)
+  end
+  return i
+end
+
 -- `tariff` values: the spec's pattern
--- ^(all|adhoc|cpo|emsp|partner:.{36}(;name=.*)?|.{36}(,.*)*)$ ('.' excludes newlines).
+-- ^(all|adhoc|cpo|emsp|partner:.{36}(;name=.*)?|.{36}(,.*)*)$ where '.' is
+-- any character but a line break, and a partner id is 36 characters.
 local function tariff_ok(v)
   if v == "all" or v == "adhoc" or v == "cpo" or v == "emsp" then return true end
   if v:find("[\r\n]") then return false end
   if v:sub(1, 8) == "partner:" then
     local rest = v:sub(9)
-    if #rest == 36 or (#rest > 36 and rest:sub(37, 42) == ";name=") then return true end
+    local e = after_chars(rest, 36)
+    if e and (e == #rest + 1 or rest:sub(e, e + 5) == ";name=") then return true end
   end
-  return #v == 36 or (#v > 36 and v:sub(37, 37) == ",")
+  local e = after_chars(v, 36)
+  return e ~= nil and (e == #v + 1 or v:sub(e, e) == ",")
 end
 
-local function check_fields(fname, v, allowed, min, max)
-  local list = check.list(fname, "option 'fields'", v, 4)
-  if min and #list < min then check.fail(fname, "option 'fields'", "must have at least " .. min .. " value", 4) end
-  if max and #list > max then check.fail(fname, "option 'fields'", "must have at most " .. max .. " values", 4) end
+local function check_fields(fname, v, allowed, min, max, unique)
+  local list = check.list(fname, "option 'fields'", v, 64)
+  if min and #list < min then fail(fname, "option 'fields'", "must have at least " .. min .. " value") end
+  if max and #list > max then fail(fname, "option 'fields'", "must have at most " .. max .. " values") end
   local seen = {}
   for i, f in ipairs(list) do
     if not allowed[f] then
       local names = {}
       for n in pairs(allowed) do names[#names + 1] = n end
       table.sort(names)
-      check.fail(fname, "option 'fields'[" .. i .. "]", "'" .. f .. "' is not one of: " .. concat(names, ", "), 4)
+      fail(fname, "option 'fields'[" .. i .. "]", "'" .. f .. "' is not one of: " .. concat(names, ", "))
     end
-    if seen[f] then check.fail(fname, "option 'fields'", "lists '" .. f .. "' twice", 4) end
+    if unique and seen[f] then fail(fname, "option 'fields'", "lists '" .. f .. "' twice") end
     seen[f] = true
   end
   return list
 end
 
--- Checks the options of location/locations; returns the query parts.
+local function check_request_id(fname, opts)
+  if opts.request_id ~= nil then check.text(fname, "option 'request_id'", opts.request_id, 256) end
+  return opts.request_id
+end
+
+-- A ConnectorType the caller may send: a known one, or any well-formed
+-- upper-case identifier (the enum is extensible: HERE adds types).
+local function connector_type_ok(t)
+  return CONNECTOR_TYPE_SET[t] or (#t <= 64 and t:match("^[A-Z][A-Z0-9_]*$") ~= nil)
+end
+
+-- Checks the options of location/locations; returns the query pairs.
 local function location_query(fname, opts, allowed)
   local q = {}
-  if opts == nil then return q end
-  if type(opts) ~= "table" then check.fail(fname, "options", "must be a table, got " .. type(opts), 3) end
-  check.known_keys(fname, opts, allowed, 3)
-  if opts.request_id ~= nil then check.text(fname, "option 'request_id'", opts.request_id, 256, 3) end
+  opts = check.options(fname, opts, allowed)
+  check_request_id(fname, opts)
   if opts.fields ~= nil then
-    local list = check_fields(fname, opts.fields, FIELD_SET)
-    if #list > 0 then q[#q + 1] = "fields=" .. concat(list, ",") end
+    local list = check_fields(fname, opts.fields, FIELD_SET, nil, nil, true)
+    if #list > 0 then q[#q + 1] = { "fields", concat(list, ",") } end
   end
   if opts.days ~= nil then
-    check.integer(fname, "option 'days'", opts.days, 1, 7, 3)
-    q[#q + 1] = string.format("days=%d", opts.days)
+    check.integer(fname, "option 'days'", opts.days, 1, 7)
+    q[#q + 1] = { "days", string.format("%d", opts.days) }
   end
   if opts.tariff ~= nil then
     local list = opts.tariff
     if type(list) == "string" then list = { list } end
-    local n = check.array(fname, "option 'tariff'", list, 3)
-    if n > 50 then check.fail(fname, "option 'tariff'", "must have at most 50 values, got " .. n, 3) end
+    local n = check.array(fname, "option 'tariff'", list, 50)
     for i = 1, n do
       local v = list[i]
       local what = "option 'tariff'[" .. i .. "]"
-      if type(v) ~= "string" then check.fail(fname, what, "must be a string, got " .. type(v), 3) end
-      if #v < 1 or #v > 256 then check.fail(fname, what, "must be 1 to 256 characters long", 3) end
+      if type(v) ~= "string" then fail(fname, what, "must be a string, got " .. type(v)) end
+      local chars = #v <= 1024 and check.utf8_len(v)
+      if not chars then fail(fname, what, "must be UTF-8 text of at most 256 characters") end
+      if chars < 1 or chars > 256 then fail(fname, what, "must be 1 to 256 characters long") end
       if not tariff_ok(v) then
-        check.fail(fname, what, "'" .. v .. "' must be all, adhoc, cpo, emsp, partner:<36-char partnerId>"
-          .. "[;name=<names>] or <36-char partnerId>[,<names>]", 3)
+        fail(fname, what, "'" .. v .. "' must be all, adhoc, cpo, emsp, partner:<36-character partnerId>"
+          .. "[;name=<names>] or <36-character partnerId>[,<names>]")
       end
-      q[#q + 1] = "tariff=" .. check.escape(v)
+      q[#q + 1] = { "tariff", v }
     end
   end
   if opts.connectorTypes ~= nil then
-    local list = check.list(fname, "option 'connectorTypes'", opts.connectorTypes, 3)
-    if #list < 1 or #list > 5 then
-      check.fail(fname, "option 'connectorTypes'", "must have 1 to 5 values, got " .. #list, 3)
-    end
+    local list = check.list(fname, "option 'connectorTypes'", opts.connectorTypes, 5)
+    if #list < 1 then fail(fname, "option 'connectorTypes'", "must have 1 to 5 values, got 0") end
     local seen = {}
     for i, t in ipairs(list) do
-      if not CONNECTOR_TYPE_SET[t] then
-        check.fail(fname, "option 'connectorTypes'[" .. i .. "]", "'" .. t
-          .. "' is not a known ConnectorType (see evcp.v3.CONNECTOR_TYPES)", 3)
+      if not connector_type_ok(t) then
+        fail(fname, "option 'connectorTypes'[" .. i .. "]", "'" .. t
+          .. "' is not a ConnectorType (an upper-case identifier such as IEC_62196_T2;"
+          .. " see evcp.v3.CONNECTOR_TYPES)")
       end
-      if seen[t] then check.fail(fname, "option 'connectorTypes'", "lists '" .. t .. "' twice", 3) end
+      if seen[t] then fail(fname, "option 'connectorTypes'", "lists '" .. t .. "' twice") end
       seen[t] = true
     end
-    q[#q + 1] = "connectorTypes=" .. concat(list, ",")
+    q[#q + 1] = { "connectorTypes", concat(list, ",") }
   end
-  return q
-end
-
-local function plain_opts(fname, opts, allowed)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then check.fail(fname, "options", "must be a table, got " .. type(opts), 3) end
-  check.known_keys(fname, opts, allowed, 3)
-  if opts.request_id ~= nil then check.text(fname, "option 'request_id'", opts.request_id, 256, 3) end
-  return opts
+  return q, opts
 end
 
 ---------------------------------------------------------------------------
 -- responses
 
-local state -- set by attach(): per-client Lua-side settings (weak keys)
-
-local function shown_url(client, req)
-  local s = state[client]
-  return errors.shown_url(s and s.base_url, req.path, req.query)
-end
-
 local FIELDS_OF_ERROR = { "title", "code", "cause", "action", "error", "error_description" }
 
--- Turns one transport result into a decoded document, or nil and an evcp.Error.
-local function interpret(client, req, res)
-  if res.kind then
-    return nil, errors.new({ kind = res.kind, message = res.message, retryable = true,
-      url = shown_url(client, req), request_id = req.request_id, status = res.status })
-  end
+--- Turns one transport result into a decoded JSON object (2xx), or nil and
+-- an evcp.Error. ctx: {url, request_id}; limits: json.decode's limits.
+function M.read_json(res, ctx, limits)
+  if res.kind then return nil, errors.transport(res, ctx) end
   local status = res.status
+  local doc, msg = json.decode(res.body, limits)
   if status >= 200 and status < 300 then
-    local ok, doc = pcall(decode_raw, res.body)
-    if ok and type(doc) == "table" then return doc end
-    return nil, errors.new({ kind = "decode", status = status, retryable = false,
-      message = ok and "response is not a JSON object" or ("invalid JSON in response: " .. tostring(doc)),
-      url = shown_url(client, req), correlation_id = res.correlation_id,
-      request_id = res.request_id or req.request_id })
+    if doc == nil then return nil, errors.decode("invalid JSON in response: " .. msg, res, ctx) end
+    if type(doc) ~= "table" then return nil, errors.decode("response is not a JSON object", res, ctx) end
+    return doc
   end
-  local e = { kind = "http", status = status, retryable = errors.retryable_status(status),
-    correlation_id = res.correlation_id, request_id = res.request_id or req.request_id,
-    url = shown_url(client, req), retry_after = tonumber(res.retry_after) }
-  local ok, doc = pcall(decode_raw, res.body)
-  if ok and type(doc) == "table" then
+  local found
+  if type(doc) == "table" then
+    found = {}
     for _, k in ipairs(FIELDS_OF_ERROR) do
-      if type(doc[k]) == "string" then e[k] = doc[k] end
+      if type(doc[k]) == "string" then found[k] = doc[k] end
     end
-    if e.correlation_id == nil and type(doc.correlationId) == "string" then e.correlation_id = doc.correlationId end
-    e.body = core.copy(doc)
+    if type(doc.correlationId) == "string" then found.correlation_id = doc.correlationId end
+    doc = core.copy(doc)
+  else
+    doc = nil
   end
-  if not (e.title or e.error) then e.message = "HTTP status " .. tostring(status) end
-  return nil, errors.new(e)
+  local e = errors.http(res, ctx, doc, found)
+  if e.correlation_id == nil and found then e.correlation_id = found.correlation_id end
+  return nil, e
 end
 
--- Runs requests with the client's retry policy; returns the results array.
-local function fetch(client, reqs)
-  local s = state[client]
-  local results = client:_fetch(reqs)
-  local attempts = s and s.max_attempts or 1
-  local delay = 0.2
-  for _ = 2, attempts do
-    local again, where = {}, {}
-    for i, r in ipairs(results) do
-      if r.kind or errors.retryable_status(r.status) then
-        again[#again + 1] = reqs[i]
-        where[#where + 1] = i
-      end
-    end
-    if #again == 0 then break end
-    core.sleep(delay)
-    delay = delay * 2
-    local more = client:_fetch(again)
-    for j, i in ipairs(where) do results[i] = more[j] end
-  end
-  return results
+-- JSON arrays and objects both decode to tables: an array is a table whose
+-- first key (if any) is a number.
+local function is_array(t)
+  if type(t) ~= "table" then return false end
+  local k = next(t)
+  return k == nil or type(k) == "number"
+end
+
+local function is_object(t)
+  if type(t) ~= "table" then return false end
+  local k = next(t)
+  return k == nil or type(k) == "string"
+end
+
+--- Limits of one v3 body (see evcp.json.decode): at most 100 locations.
+function M.limits(max_body)
+  return json.limits(max_body, M.MAX_IDS)
 end
 
 ---------------------------------------------------------------------------
--- client methods
+-- operations
 
-local Client = {}
-
-local function check_open(client, fname)
-  if type(client) ~= "userdata" or core.classes.Client.is_closed == nil then
-    error(fname .. ": call it as client:" .. fname .. "(...)", 3)
-  end
-  local ok, closed = pcall(client.is_closed, client)
-  if not ok then error(fname .. ": call it as client:" .. fname .. "(...)", 3) end
-  if closed then error(fname .. ": the client is closed", 3) end
+--- location_plan(id, opts) -> plan (GET /v3/locations/{id})
+function M.location_plan(id, opts)
+  local cid = check_id("location", "argument #1 (id)", id)
+  local q, o = location_query("location", opts, LOCATION_OPTS)
+  return { api = "v3", method = "GET", path = "/v3/locations/" .. url.segment(cid), query = q,
+    accept = ACCEPT, request_id = o.request_id }
 end
 
---- client:location(id, opts) -> Location | nil, err
--- id: a full HRN or a bare content id. opts: fields, days, tariff, request_id.
-function Client:location(id, opts)
-  check_open(self, "location")
-  local cid = check_id("location", "argument #1 (id)", id)
-  local q = location_query("location", opts, LOCATION_OPTS)
-  local req = { path = "/v3/locations/" .. check.escape(cid), query = concat(q, "&"),
-    request_id = opts and opts.request_id }
-  local doc, err = interpret(self, req, fetch(self, { req })[1])
+--- location_read(res, ctx, limits) -> Location | nil, err
+function M.location_read(res, ctx, limits)
+  local doc, err = M.read_json(res, ctx, limits)
   if not doc then return nil, err end
-  local loc, msg = core.location(doc)
-  if not loc then
-    return nil, errors.new({ kind = "decode", status = 200, retryable = false,
-      message = "unexpected response: " .. msg, url = shown_url(self, req), request_id = req.request_id })
+  if doc.items ~= nil then
+    return nil, errors.decode("unexpected response: a ChargingLocations list, not one location", res, ctx)
   end
+  local loc, msg = core.location(doc)
+  if not loc then return nil, errors.decode("unexpected response: " .. msg, res, ctx) end
   return loc
 end
 
---- client:locations(ids, opts) -> {items = {Location...}, missing = {id...}} | nil, err
--- Any number of ids, split into requests of at most 100 that run
--- concurrently. items come in request order (a repeated id gives the same
--- location again); missing lists the ids HERE did not find, as given.
--- Locations dropped by a connectorTypes filter are in neither list.
--- opts: fields, days, tariff, connectorTypes, request_id.
-function Client:locations(ids, opts)
-  check_open(self, "locations")
-  local n = check.array("locations", "argument #1 (ids)", ids, 2)
-  if n == 0 then check.fail("locations", "argument #1 (ids)", "must hold at least one id", 2) end
+--- locations_plan(ids, opts) -> plans, job: ids reduced to content ids,
+-- repeats removed, split into requests of at most 100.
+function M.locations_plan(ids, opts)
+  local n = check.array("locations", "argument #1 (ids)", ids)
+  if n == 0 then fail("locations", "argument #1 (ids)", "must hold at least one id") end
   local cids, order, unique = {}, {}, {}
   for i = 1, n do
     local cid = check_id("locations", "ids[" .. i .. "]", ids[i])
@@ -288,27 +289,44 @@ function Client:locations(ids, opts)
       order[#order + 1] = cid
     end
   end
-  local q = concat(location_query("locations", opts, LOCATIONS_OPTS), "&")
-  local rid = opts and opts.request_id
-  local reqs = {}
+  local q, o = location_query("locations", opts, LOCATIONS_OPTS)
+  local plans = {}
   for first = 1, #order, M.MAX_IDS do
     local last = math.min(first + M.MAX_IDS - 1, #order)
-    local query = "ids=" .. concat(order, ",", first, last)
-    if q ~= "" then query = query .. "&" .. q end
-    reqs[#reqs + 1] = { path = "/v3/locations", query = query, request_id = rid }
+    local query = { { "ids", concat(order, ",", first, last) } }
+    for _, p in ipairs(q) do query[#query + 1] = p end
+    plans[#plans + 1] = { api = "v3", method = "GET", path = "/v3/locations", query = query,
+      accept = ACCEPT, request_id = o.request_id }
   end
-  local results = fetch(self, reqs)
+  local given = {}
+  for i = 1, n do given[i] = ids[i] end
+  return plans, { cids = cids, ids = given, n = n }
+end
+
+-- Checks a decoded ChargingLocations document; returns items, missing or
+-- nil, message.
+local function locations_doc(doc)
+  if doc.items == nil then return nil, "no 'items' (not a ChargingLocations answer)" end
+  if not is_array(doc.items) then return nil, "items: expected an array" end
+  if doc.missingItems ~= nil and not is_array(doc.missingItems) then
+    return nil, "missingItems: expected an array"
+  end
+  if #doc.items > M.MAX_IDS then return nil, "items: more than " .. M.MAX_IDS .. " locations" end
+  return core.locations(doc)
+end
+
+--- locations_read(results, ctxs, job, limits) -> {items, missing} | nil, err
+-- (err.partial holds what the other requests returned).
+function M.locations_read(results, ctxs, job, limits)
   local found, missing, failure = {}, {}, nil
-  for i, req in ipairs(reqs) do
-    local doc, err = interpret(self, req, results[i])
+  for i = 1, #results do
+    local res, ctx = results[i], ctxs[i]
+    local doc, err = M.read_json(res, ctx, limits)
     results[i] = nil -- the body is decoded: let it go before the next one
     local items, miss
     if doc then
-      items, miss = core.locations(doc)
-      if not items then
-        err = errors.new({ kind = "decode", status = 200, retryable = false,
-          message = "unexpected response: " .. miss, url = shown_url(self, req), request_id = rid })
-      end
+      items, miss = locations_doc(doc)
+      if not items then err = errors.decode("unexpected response: " .. miss, res, ctx) end
     end
     if err then
       failure = failure or err
@@ -319,7 +337,8 @@ function Client:locations(ids, opts)
   end
   local out = { items = {}, missing = {} }
   local items, miss = out.items, out.missing
-  for i = 1, n do
+  local cids, ids = job.cids, job.ids
+  for i = 1, job.n do
     local loc = found[cids[i]]
     if loc then
       items[#items + 1] = loc
@@ -334,90 +353,97 @@ function Client:locations(ids, opts)
   return out
 end
 
-local function plain_get(client, path, query, opts)
-  local req = { path = path, query = query, request_id = opts and opts.request_id }
-  local doc, err = interpret(client, req, fetch(client, { req })[1])
-  if not doc then return nil, err end
-  return core.copy(doc)
-end
-
---- client:country_metadata(codes, opts) -> table | nil, err
--- codes: nil (all countries) or 1..50 ISO 3166-1 alpha-3 codes (array or
--- comma string). opts: fields (eMobilityServiceProviders, operators,
--- tariffs, connectorTypes), request_id. Returns HERE's MetadataByCountry.
-function Client:country_metadata(codes, opts)
-  check_open(self, "country_metadata")
+--- country_metadata_plan(codes, opts) -> plan (GET /v3/countryMetadata)
+function M.country_metadata_plan(codes, opts)
+  local fname = "country_metadata"
   local q = {}
   if codes ~= nil then
-    local list = check.list("country_metadata", "argument #1 (codes)", codes, 2)
-    if #list < 1 or #list > 50 then
-      check.fail("country_metadata", "argument #1 (codes)", "must hold 1 to 50 codes, got " .. #list, 2)
-    end
+    local list = check.list(fname, "argument #1 (codes)", codes, 50)
+    if #list < 1 then fail(fname, "argument #1 (codes)", "must hold 1 to 50 codes, got 0") end
     for i, c in ipairs(list) do
       if not c:match("^[A-Za-z][A-Za-z][A-Za-z]$") then
-        check.fail("country_metadata", "codes[" .. i .. "]", "'" .. c .. "' is not an ISO 3166-1 alpha-3 code", 2)
+        fail(fname, "codes[" .. i .. "]", "'" .. c .. "' is not an ISO 3166-1 alpha-3 code")
       end
     end
-    q[#q + 1] = "countryCodes=" .. concat(list, ",")
+    q[#q + 1] = { "countryCodes", concat(list, ",") }
   end
-  opts = plain_opts("country_metadata", opts, METADATA_OPTS)
-  if opts.fields ~= nil then
-    local list = check_fields("country_metadata", opts.fields, META_FIELD_SET, 1, 4)
-    q[#q + 1] = "fields=" .. concat(list, ",")
+  local o = check.options(fname, opts, METADATA_OPTS)
+  check_request_id(fname, o)
+  if o.fields ~= nil then
+    -- the spec does not ask for unique values here: repeats are sent as given
+    local list = check_fields(fname, o.fields, META_FIELD_SET, 1, 4, false)
+    q[#q + 1] = { "fields", concat(list, ",") }
   end
-  return plain_get(self, "/v3/countryMetadata", concat(q, "&"), opts)
+  return { api = "v3", method = "GET", path = "/v3/countryMetadata", query = q, accept = ACCEPT,
+    request_id = o.request_id, shape = "metadata" }
 end
 
---- client:health(opts) -> {status = "ok"|"fail", message?} | nil, err
-function Client:health(opts)
-  check_open(self, "health")
-  opts = plain_opts("health", opts, PLAIN_OPTS)
-  return plain_get(self, "/v3/health", "", opts)
+--- service_plan(name, opts) -> plan of health, version or openapi
+local SERVICE = { health = "/v3/health", version = "/v3/version", openapi = "/v3/openapi" }
+function M.service_plan(name, opts)
+  local o = check.options(name, opts, PLAIN_OPTS)
+  check_request_id(name, o)
+  return { api = "v3", method = "GET", path = SERVICE[name], query = {}, accept = ACCEPT,
+    request_id = o.request_id, shape = name }
 end
 
---- client:version(opts) -> {apiVersion, serviceVersion?} | nil, err
-function Client:version(opts)
-  check_open(self, "version")
-  opts = plain_opts("version", opts, PLAIN_OPTS)
-  return plain_get(self, "/v3/version", "", opts)
-end
+-- What each plain answer must look like (else it is a decode error).
+local SHAPES = {
+  metadata = function(d)
+    return is_object(d) and (d.countries == nil or is_array(d.countries))
+      and (d.missingCountries == nil or is_array(d.missingCountries)),
+      "expected MetadataByCountry {countries = [...], missingCountries = [...]}"
+  end,
+  health = function(d)
+    return is_object(d) and (d.status == "ok" or d.status == "fail"),
+      "expected a HealthResponse {status = \"ok\"|\"fail\"}"
+  end,
+  version = function(d)
+    return is_object(d) and type(d.apiVersion) == "string", "expected a VersionResponse {apiVersion}"
+  end,
+  openapi = function(d)
+    return is_object(d) and type(d.openapi) == "string" and type(d.paths) == "table",
+      "expected an OpenAPI document {openapi, paths}"
+  end,
+}
 
---- client:openapi(opts) -> the service's OpenAPI document as a table | nil, err
-function Client:openapi(opts)
-  check_open(self, "openapi")
-  opts = plain_opts("openapi", opts, PLAIN_OPTS)
-  return plain_get(self, "/v3/openapi", "", opts)
-end
-
---- Installs the v3 methods into the Client class (called by evcp).
-function M.attach(methods, client_state)
-  state = client_state
-  for k, f in pairs(Client) do methods[k] = f end
+--- plain_read(res, ctx, plan, limits) -> plain table | nil, err
+function M.plain_read(res, ctx, plan, limits)
+  local doc, err = M.read_json(res, ctx, limits)
+  if not doc then return nil, err end
+  local ok, what = SHAPES[plan.shape](doc)
+  if not ok then return nil, errors.decode("unexpected response: " .. what, res, ctx) end
+  return core.copy(doc)
 end
 
 ---------------------------------------------------------------------------
 -- parsing bodies the caller already has
 
---- evcp.v3.parse(body) -> Location | {items, missing} | nil, err
--- body: a v3 JSON text of one ChargingLocation or of a ChargingLocations
--- answer ({items, missingItems}).
-function M.parse(body)
+local function parse(body, max_body)
   if type(body) ~= "string" then
-    error("evcp.v3.parse: argument #1 (body) must be a string, got " .. type(body), 2)
+    fail("evcp.v3.parse", "argument #1 (body)", "must be a string, got " .. type(body))
   end
-  local ok, doc = pcall(decode_raw, body)
-  if not ok or type(doc) ~= "table" then
-    return nil, errors.new({ kind = "decode", retryable = false,
-      message = ok and "body is not a JSON object" or ("invalid JSON: " .. tostring(doc)) })
-  end
+  if max_body ~= nil then check.integer("evcp.v3.parse", "argument #2 (max_body)", max_body, 1) end
+  local doc, msg = json.decode(body, M.limits(max_body))
+  if doc == nil then return nil, errors.decode("invalid JSON: " .. msg) end
+  if type(doc) ~= "table" or not is_object(doc) then return nil, errors.decode("body is not a JSON object") end
   if doc.items ~= nil or doc.missingItems ~= nil then
-    local items, missing = core.locations(doc)
-    if not items then return nil, errors.new({ kind = "decode", retryable = false, message = missing }) end
+    local items, missing = locations_doc(doc)
+    if not items then return nil, errors.decode(missing) end
     return { items = items, missing = missing }
   end
-  local loc, msg = core.location(doc)
-  if not loc then return nil, errors.new({ kind = "decode", retryable = false, message = msg }) end
+  local loc, err = core.location(doc)
+  if not loc then return nil, errors.decode(err) end
   return loc
+end
+
+--- evcp.v3.parse(body [, max_body]) -> Location | {items, missing} | nil, err
+-- body: a v3 JSON text of one ChargingLocation or of a ChargingLocations
+-- answer ({items, missingItems}); at most max_body bytes (default 32 MiB,
+-- as over HTTP).
+function M.parse(body, max_body)
+  local v, err = check.call(parse, body, max_body)
+  return v, err
 end
 
 return M

@@ -1,0 +1,381 @@
+--- evcp.client: evcp.Client, the one client class, defined here and only here.
+--
+-- A client ties together what the layers below provide, per request:
+--
+--   plan (evcp.v3 / evcp.v2, pure)  ->  URL from the base of the plan's API
+--   -> auth:apply (evcp.auth, per attempt)  ->  policy:run (evcp.policy,
+--   retries)  ->  transport:run (libcurl, or any object with the same
+--   seam)  ->  read (evcp.v3 / evcp.v2, pure)  ->  errors scrubbed of
+--   secrets (auth:scrub)  ->  the caller.
+--
+-- A client's state lives in a private weak table, never in a field the
+-- caller can reach; the client is a userdata (or, without evcp.core's
+-- object helper, a table) whose metatable is locked. `client.v2` is the
+-- API v2 object of the same client (same transport, credentials, policy).
+local core = require("evcp.core")
+local check = require("evcp.check")
+local url = require("evcp.url")
+local auth = require("evcp.auth")
+local policy = require("evcp.policy")
+local v3 = require("evcp.v3")
+local v2 = require("evcp.v2")
+
+local type, tostring, ipairs, setmetatable, error = type, tostring, ipairs, setmetatable, error
+local fail = check.fail
+
+local M = {}
+
+--- HERE's production base URL of API v3 (paths start with /v3).
+M.DEFAULT_BASE_URL = "https://evcp.hereapi.com"
+--- HERE's production base URL of API v2 (a host of its own).
+M.DEFAULT_V2_BASE_URL = "https://ev-v2.cc.api.here.com"
+--- Default largest response body, in bytes (after decompression).
+M.DEFAULT_MAX_BODY = 32 * 1024 * 1024
+
+-- client -> state, and V2 object -> the same state. A state never refers
+-- back to its client or V2 object, so weak keys let both be collected.
+local state = setmetatable({}, { __mode = "k" })
+local v2_state = setmetatable({}, { __mode = "k" })
+local v2_of = setmetatable({}, { __mode = "k" })
+
+local Client = {} -- the methods
+local V2 = {}     -- the methods of client.v2
+
+---------------------------------------------------------------------------
+-- sending plans
+
+-- Fills plan.url (without credentials) and returns the context errors show.
+local function locate(s, p)
+  local q = url.query(p.query)
+  local u = s.bases[p.api] .. p.path
+  if q ~= "" then u = u .. "?" .. q end
+  p.url = u
+  return { url = p.method .. " " .. (#u > 240 and (u:sub(1, 200) .. "...(" .. #u .. " bytes)") or u),
+    request_id = p.request_id }
+end
+
+-- Sends plans through the policy and the transport; returns results, ctxs.
+local function send(s, plans)
+  local ctxs = {}
+  for i, p in ipairs(plans) do ctxs[i] = locate(s, p) end
+  local a = s.auth
+  local results = s.policy:run(s.transport, plans, function(p)
+    local headers = { Accept = p.accept }
+    if p.request_id then headers["X-Request-ID"] = p.request_id end
+    local req = { method = p.method, url = p.url, headers = headers }
+    a:apply(req)
+    return req
+  end)
+  return results, ctxs
+end
+
+-- Errors leave the client only after every string in them is scrubbed.
+local function out(s, v, err)
+  if v == nil and err ~= nil then auth.scrub_error(s.auth, err) end
+  return v, err
+end
+
+local function open_state(self, fname)
+  local s = state[self]
+  if s == nil then error(fname .. ": call it as client:" .. fname .. "(...)", 3) end
+  if s.closed then error(fname .. ": the client is closed", 3) end
+  return s
+end
+
+local function open_v2(self, fname)
+  local s = v2_state[self]
+  if s == nil then error(fname .. ": call it as client.v2:" .. fname .. "(...)", 3) end
+  if s.closed then error(fname .. ": the client is closed", 3) end
+  return s
+end
+
+---------------------------------------------------------------------------
+-- API v3
+
+--- client:location(id, opts) -> Location | nil, err
+function Client:location(id, opts)
+  local s = open_state(self, "location")
+  local p = check.call(v3.location_plan, id, opts)
+  local results, ctxs = send(s, { p })
+  return out(s, v3.location_read(results[1], ctxs[1], s.limits3))
+end
+
+--- client:locations(ids, opts) -> {items, missing} | nil, err
+function Client:locations(ids, opts)
+  local s = open_state(self, "locations")
+  local plans, job = check.call(v3.locations_plan, ids, opts)
+  local results, ctxs = send(s, plans)
+  return out(s, v3.locations_read(results, ctxs, job, s.limits3))
+end
+
+--- client:country_metadata(codes, opts) -> MetadataByCountry table | nil, err
+function Client:country_metadata(codes, opts)
+  local s = open_state(self, "country_metadata")
+  local p = check.call(v3.country_metadata_plan, codes, opts)
+  local results, ctxs = send(s, { p })
+  return out(s, v3.plain_read(results[1], ctxs[1], p, s.limits_plain))
+end
+
+local function service(name)
+  return function(self, opts)
+    local s = open_state(self, name)
+    local p = check.call(v3.service_plan, name, opts)
+    local results, ctxs = send(s, { p })
+    return out(s, v3.plain_read(results[1], ctxs[1], p, s.limits_plain))
+  end
+end
+
+--- client:health(opts) -> {status = "ok"|"fail", message?} | nil, err
+Client.health = service("health")
+--- client:version(opts) -> {apiVersion, serviceVersion?} | nil, err
+Client.version = service("version")
+--- client:openapi(opts) -> the service's OpenAPI document | nil, err
+Client.openapi = service("openapi")
+
+---------------------------------------------------------------------------
+-- API v2 (client.v2)
+
+local function v2_call(s, p)
+  local results, ctxs = send(s, { p })
+  return out(s, v2.read(results[1], ctxs[1], p, s.max_body))
+end
+
+--- client.v2:stations(opts) -> {items = {Location...}, hasMore, count} | nil, err
+function V2:stations(opts)
+  local s = open_v2(self, "stations")
+  return v2_call(s, check.call(v2.stations_plan, opts))
+end
+
+--- client.v2:each_station(opts) -> iterator over Locations across all pages.
+-- The iterator raises nothing: on a failure it returns nil, err once, then stops.
+function V2:each_station(opts)
+  local s = open_v2(self, "each_station")
+  local pager = check.call(v2.pages_plan, opts)
+  local offset, page, i, more, done = pager.first, nil, 0, true, false
+  return function()
+    if done then return nil end
+    while page == nil or i >= #page.items do
+      if not more or s.closed then
+        done = true
+        return nil
+      end
+      local res, err = v2_call(s, pager.plan(offset))
+      if not res then
+        done = true
+        return nil, err
+      end
+      page, i = res, 0
+      offset = offset + #res.items
+      more = res.hasMore and #res.items > 0
+      if #res.items == 0 then
+        done = true
+        return nil
+      end
+    end
+    i = i + 1
+    return page.items[i]
+  end
+end
+
+--- client.v2:count(opts) -> integer | nil, err (filters do not apply: HERE)
+function V2:count(opts)
+  local s = open_v2(self, "count")
+  return v2_call(s, check.call(v2.count_plan, opts))
+end
+
+--- client.v2:station(id, opts) -> Location | nil, err (station details)
+function V2:station(id, opts)
+  local s = open_v2(self, "station")
+  return v2_call(s, check.call(v2.station_plan, id, opts))
+end
+
+--- client.v2:pool(poolId, opts) -> {items, hasMore} | nil, err (location details)
+function V2:pool(id, opts)
+  local s = open_v2(self, "pool")
+  return v2_call(s, check.call(v2.pool_plan, id, opts))
+end
+
+local function resource(name)
+  return function(self, a, b)
+    local s = open_v2(self, name)
+    return v2_call(s, check.call(v2.resource_plan, name, a, b))
+  end
+end
+
+--- client.v2:stations_bulk(ids, opts) -> {items, hasMore} | nil, err
+V2.stations_bulk = resource("stations_bulk")
+--- client.v2:pools(poolIds, opts) -> {items, hasMore} | nil, err (pools bulk)
+V2.pools = resource("pools")
+--- client.v2:evses(poolIds, opts) -> the EVSEs Response as a plain table | nil, err
+V2.evses = resource("evses")
+--- client.v2:connector_types(opts), :power_feed_types(opts), :roamings(opts)
+-- -> the lookup list as a plain table | nil, err
+V2.connector_types = resource("connector_types")
+V2.power_feed_types = resource("power_feed_types")
+V2.roamings = resource("roamings")
+
+---------------------------------------------------------------------------
+-- lifetime
+
+local function release(s)
+  if s.closed then return end
+  s.closed = true
+  if s.owns_transport then s.transport:close() end
+end
+
+--- client:close(): frees the connections; idempotent (also `<close>`).
+function Client:close()
+  local s = state[self]
+  if s == nil then error("close: call it as client:close()", 2) end
+  release(s)
+end
+
+--- client:is_closed() -> boolean
+function Client:is_closed()
+  local s = state[self]
+  if s == nil then error("is_closed: call it as client:is_closed()", 2) end
+  return s.closed
+end
+
+local function describe(s)
+  if s.closed then return "evcp.Client: (closed)" end
+  return "evcp.Client: " .. s.bases.v3 .. " (" .. s.auth.kind .. ")"
+end
+
+local CLIENT_MT = {
+  __name = "evcp.Client",
+  __metatable = "evcp.Client",
+  __index = function(self, k)
+    if k == "v2" then return v2_of[self] end
+    return Client[k]
+  end,
+  __newindex = function(_, k)
+    error("evcp.Client is read-only (field '" .. tostring(k) .. "')", 2)
+  end,
+  __tostring = function(self)
+    local s = state[self]
+    return s and describe(s) or "evcp.Client"
+  end,
+  __close = function(self)
+    local s = state[self]
+    if s then release(s) end
+  end,
+}
+
+local V2_MT = {
+  __name = "evcp.V2",
+  __metatable = "evcp.V2",
+  __index = V2,
+  __newindex = function(_, k)
+    error("evcp.V2 is read-only (field '" .. tostring(k) .. "')", 2)
+  end,
+  __tostring = function(self)
+    local s = v2_state[self]
+    return "evcp.V2 of " .. (s and describe(s) or "?")
+  end,
+}
+
+local new_object = core.new_object or function(mt) return setmetatable({}, mt) end
+
+---------------------------------------------------------------------------
+-- evcp.new
+
+local OPTS = check.set({ "base_url", "v2_base_url", "api_key", "access_token", "timeout",
+  "connect_timeout", "max_attempts", "max_parallel", "user_agent", "compress", "max_body",
+  "ca_file", "ca_path", "proxy", "transport" })
+
+local function check_base(name, base)
+  check.text("evcp.new", "option '" .. name .. "'", base, 2048)
+  if not base:match("^[hH][tT][tT][pP][sS]?://[^/?#@%s]+") or base:find("[?#%s]") then
+    fail("evcp.new", "option '" .. name .. "'", "must look like http(s)://host[:port][/prefix], got '"
+      .. base .. "'")
+  end
+  return (base:gsub("/+$", ""))
+end
+
+local function check_path(name, v)
+  if v ~= nil then check.text("evcp.new", "option '" .. name .. "'", v, 4096) end
+end
+
+local function new(opts)
+  if type(opts) ~= "table" then
+    check.raise("evcp.new: argument #1 (options) must be a table, got " .. type(opts))
+  end
+  check.known_keys("evcp.new", opts, OPTS)
+  local base = check_base("base_url", opts.base_url or M.DEFAULT_BASE_URL)
+  -- v2 defaults to HERE's v2 host with HERE's base URL, else to base_url
+  -- (the emulator serves both versions on one address).
+  local v2_base = opts.v2_base_url
+  if v2_base == nil then v2_base = (opts.base_url == nil) and M.DEFAULT_V2_BASE_URL or base end
+  v2_base = check_base("v2_base_url", v2_base)
+  if opts.api_key == nil and opts.access_token == nil then
+    check.raise("evcp.new: give option 'api_key' or option 'access_token'")
+  end
+  if opts.api_key ~= nil and opts.access_token ~= nil then
+    check.raise("evcp.new: give only one of option 'api_key' and option 'access_token'")
+  end
+  -- secrets: checked without ever quoting their value
+  local a
+  if opts.api_key ~= nil then
+    check.text("evcp.new", "option 'api_key'", opts.api_key, 4096)
+    a = auth.api_key(opts.api_key)
+  else
+    check.text("evcp.new", "option 'access_token'", opts.access_token, 16384)
+    a = auth.bearer(opts.access_token)
+  end
+  if opts.timeout ~= nil then check.seconds("evcp.new", "option 'timeout'", opts.timeout, 0.001, 86400) end
+  if opts.connect_timeout ~= nil then
+    check.seconds("evcp.new", "option 'connect_timeout'", opts.connect_timeout, 0.001, 86400)
+  end
+  if opts.max_attempts ~= nil then check.integer("evcp.new", "option 'max_attempts'", opts.max_attempts, 1, 10) end
+  if opts.max_parallel ~= nil then check.integer("evcp.new", "option 'max_parallel'", opts.max_parallel, 1, 64) end
+  if opts.max_body ~= nil then check.integer("evcp.new", "option 'max_body'", opts.max_body, 1024, 2 ^ 31) end
+  if opts.user_agent ~= nil then check.text("evcp.new", "option 'user_agent'", opts.user_agent, 256) end
+  if opts.compress ~= nil and type(opts.compress) ~= "boolean" then
+    fail("evcp.new", "option 'compress'", "must be a boolean, got " .. type(opts.compress))
+  end
+  check_path("ca_file", opts.ca_file)
+  check_path("ca_path", opts.ca_path)
+  if opts.proxy ~= nil then check.text("evcp.new", "option 'proxy'", opts.proxy, 2048) end
+  local max_body = opts.max_body or M.DEFAULT_MAX_BODY
+  local transport, owns = opts.transport, false
+  if transport == nil then
+    transport = (core.curl_transport or require("evcp._shim").new)({
+      timeout = opts.timeout or 30, connect_timeout = opts.connect_timeout or 10,
+      max_parallel = opts.max_parallel or 8, max_body = max_body,
+      compress = opts.compress ~= false,
+      user_agent = opts.user_agent or ("evcp/" .. core.version),
+      ca_file = opts.ca_file, ca_path = opts.ca_path, proxy = opts.proxy,
+    })
+    owns = true
+  else
+    local t = type(transport)
+    if (t ~= "table" and t ~= "userdata") or type(transport.run) ~= "function"
+        or type(transport.sleep) ~= "function" then
+      fail("evcp.new", "option 'transport'", "must be an object with run and sleep methods")
+    end
+  end
+  local s = {
+    bases = { v3 = base, v2 = v2_base },
+    auth = a, transport = transport, owns_transport = owns,
+    policy = policy.new({ max_attempts = opts.max_attempts }),
+    max_body = max_body, closed = false,
+    limits3 = v3.limits(max_body), limits_plain = v2.limits(max_body, v2.MAX_LOOKUP_ITEMS),
+  }
+  local client = new_object(CLIENT_MT)
+  local v2obj = new_object(V2_MT)
+  state[client] = s
+  v2_state[v2obj] = s
+  v2_of[client] = v2obj
+  return client
+end
+
+--- evcp.new(opts) -> Client (see docs/API.md for the options).
+function M.new(opts)
+  local client = check.call(new, opts)
+  return client
+end
+
+M.Client = Client
+M.V2 = V2
+return M

@@ -4,7 +4,7 @@ LUAJIT       ?= luajit
 LUA_INCDIR   ?= /usr/include/lua5.4
 LUAJIT_INCDIR?= /usr/include/luajit-2.1
 CURL_CFLAGS  ?= $(shell pkg-config --cflags libcurl 2>/dev/null)
-CURL_LIBS    ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lexpat
+CURL_LIBS    ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lexpat -lz
 CC           ?= cc
 OPT          ?= -O2 -g
 WARN         ?= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
@@ -15,7 +15,7 @@ LDFLAGS      ?=
 PREFIX       ?= /usr/local
 BUSTED       ?= /usr/bin/busted
 
-SRCS    = csrc/core.c csrc/object.c csrc/client.c csrc/xml.c
+SRCS    = csrc/core.c csrc/object.c csrc/client.c csrc/xml.c csrc/transport.c
 HDRS    = csrc/evcp.h csrc/compat.h
 B54     = build/lua5.4
 BJIT    = build/luajit

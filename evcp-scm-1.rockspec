@@ -22,7 +22,7 @@ build = {
   type = "builtin",
   modules = {
     ["evcp.core"] = {
-      sources = { "csrc/core.c", "csrc/object.c", "csrc/client.c", "csrc/xml.c" },
+      sources = { "csrc/core.c", "csrc/object.c", "csrc/xml.c", "csrc/transport.c" },
       libraries = { "curl", "expat" },
       defines = { "_POSIX_C_SOURCE=200809L" },
     },

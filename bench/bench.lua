@@ -54,6 +54,20 @@ end
 local db = require("evcp.emulator.dataset").load()
 local client = evcp.new({ base_url = url, api_key = KEY, max_parallel = 8 })
 
+-- The floor's HTTP: evcp's libcurl transport used raw (full URLs, the key
+-- added by hand, no plan, auth, policy or objects), as a hand-written
+-- client holding one libcurl handle would.
+local raw = require("evcp.core").curl_transport({ max_parallel = 8 })
+local function raw_request(path, query)
+  return { method = "GET", url = url .. path .. "?" .. query .. "&apiKey=" .. KEY,
+    headers = { Accept = "application/json" } }
+end
+local function fetch_body(path, query)
+  local res = raw:run({ raw_request(path, query) })[1]
+  assert(res.status == 200, "could not fetch " .. path .. ": " .. tostring(res.status or res.message))
+  return res.body
+end
+
 -- v3-decode: a 100-location body with address, evses, connectorGroups and
 -- all tariffs (the largest locations of the dataset), bytes -> objects.
 do
@@ -68,10 +82,8 @@ do
   end)
   local ids = {}
   for i = 1, 100 do ids[i] = recs[i].id:match("[^:]*$") end
-  local res = client:_fetch({ { path = "/v3/locations",
-    query = "ids=" .. table.concat(ids, ",") .. "&fields=address,evses,connectorGroups,tariffs&tariff=all" } })[1]
-  assert(res.status == 200, "could not fetch the decode body: " .. tostring(res.status or res.message))
-  local body = res.body
+  local body = fetch_body("/v3/locations",
+    "ids=" .. table.concat(ids, ",") .. "&fields=address,evses,connectorGroups,tariffs&tariff=all")
   io.stderr:write(string.format("v3-decode body: %d bytes, %d locations\n", #body, #cjson.decode(body).items))
   local parse = evcp.v3.parse
   local decode = cjson.decode
@@ -91,10 +103,9 @@ do
   end
   local reqs = {}
   for first = 1, 10000, 100 do
-    reqs[#reqs + 1] = { path = "/v3/locations",
-      query = "ids=" .. table.concat(ids, ",", first, first + 99) .. "&fields=evses" }
+    reqs[#reqs + 1] = raw_request("/v3/locations",
+      "ids=" .. table.concat(ids, ",", first, first + 99) .. "&fields=evses")
   end
-  local floor_client = evcp.new({ base_url = url, api_key = KEY, max_parallel = 8 })
   local decode = cjson.decode
   report("v3-batch-http", "ms", 1000,
     function()
@@ -102,23 +113,42 @@ do
       assert(#res.items + #res.missing == 10000)
     end,
     function()
-      local results = floor_client:_fetch(reqs)
+      local results = raw:run(reqs)
       for i = 1, #results do
         assert(results[i].status == 200)
         decode(results[i].body)
       end
     end, 15, 1)
-  floor_client:close()
+end
+
+-- lookup-keepalive: 1,000 sequential client:location calls vs the raw
+-- transport fetching the same URLs one at a time (one kept-alive
+-- connection) plus cjson.decode of each body.
+do
+  local ids = {}
+  for i = 1, 1000 do ids[i] = db.locations[(i - 1) % #db.locations + 1].id:match("[^:]*$") end
+  local reqs = {}
+  for i = 1, 1000 do reqs[i] = { raw_request("/v3/locations/" .. ids[i], "fields=evses") } end
+  local decode = cjson.decode
+  local opts = { fields = { "evses" } }
+  report("lookup-keepalive", "ms", 1000,
+    function()
+      for i = 1, 1000 do assert(client:location(ids[i], opts)) end
+    end,
+    function()
+      for i = 1, 1000 do
+        local r = raw:run(reqs[i])[1]
+        assert(r.status == 200)
+        decode(r.body)
+      end
+    end, 9, 1)
 end
 
 -- v2-json and v2-xml: one v2 Stations Response page (the 100 stations of a
 -- UK bounding box) -> Locations, vs cjson.decode / a no-op expat parse.
 do
   local function body_of(format)
-    local res = client:_fetch({ { path = "/ev/stations." .. format,
-      query = "bbox=51.7,-0.6;51.3,0.3&maxresults=100" } })[1]
-    assert(res.status == 200, "could not fetch the v2 body: " .. tostring(res.status or res.message))
-    return res.body
+    return fetch_body("/ev/stations." .. format, "bbox=51.7,-0.6;51.3,0.3&maxresults=100")
   end
   local jbody, xbody = body_of("json"), body_of("xml")
   local parse = evcp.v2.parse
@@ -135,3 +165,4 @@ do
 end
 
 client:close()
+raw:close()

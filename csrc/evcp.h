@@ -34,7 +34,6 @@ void evcp_pushnormal(lua_State *L, int idx);
 void evcp_pushcopy(lua_State *L, int idx, int depth);
 
 int evcp_object_open(lua_State *L);
-int evcp_client_open(lua_State *L);
 int evcp_xml_open(lua_State *L);
 int evcp_transport_open(lua_State *L);
 

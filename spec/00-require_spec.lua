@@ -33,7 +33,7 @@ describe("require 'evcp'", function()
 
   it("loads the C core with every class", function()
     local core = require("evcp.core")
-    for _, c in ipairs({ "Location", "Evse", "Connector", "ConnectorGroup", "Tariff", "Client" }) do
+    for _, c in ipairs({ "Location", "Evse", "Connector", "ConnectorGroup", "Tariff" }) do
       assert.is_table(core.classes[c], c)
     end
     assert.matches("libcurl", core.curl_version())

@@ -669,7 +669,7 @@ describe("evcp.tesla", function()
         end
       end
     end
-    local open = assert(evcp.v3.parse(location_json({ groups = { "SAE_J3400" } })))
+    local open = assert(evcp.v3.parse((location_json({ groups = { "SAE_J3400" } }))))
     for g in open:connector_groups() do
       assert.equal("nacs", tesla.classify_connector(g))
     end

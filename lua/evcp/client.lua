@@ -340,7 +340,7 @@ local function new(opts)
   local max_body = opts.max_body or M.DEFAULT_MAX_BODY
   local transport, owns = opts.transport, false
   if transport == nil then
-    transport = (core.curl_transport or require("evcp._shim").new)({
+    transport = core.curl_transport({
       timeout = opts.timeout or 30, connect_timeout = opts.connect_timeout or 10,
       max_parallel = opts.max_parallel or 8, max_body = max_body,
       compress = opts.compress ~= false,

@@ -598,7 +598,7 @@ static void read_request(lua_State *L, transport *t, request *r, int i, int anch
   lua_pop(L, 1);
   /* libcurl's defaults the caller did not ask for: off */
   if (!has_accept) add_header(L, r, i, "Accept:");
-  if (r->has_body && !has_ctype) add_header(L, r, i, "Content-Type:");
+  if (!has_ctype) add_header(L, r, i, "Content-Type:");
   add_header(L, r, i, "Expect:");
   if (t->compress) add_header(L, r, i, "Accept-Encoding: gzip");
 }

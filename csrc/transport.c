@@ -45,7 +45,9 @@
  *   method   HTTP token (RFC 9110 tchar, 1..32 bytes), default "GET"
  *   url      "http://..." or "https://..." (scheme case-insensitive), at most
  *            64 KiB, no bytes <= 0x20, no 0x7f, no '#' (a fragment is never
- *            sent). Path and query bytes go out unchanged (PATH_AS_IS).
+ *            sent), no user@ in the authority (libcurl would turn it into a
+ *            Basic Authorization header). Path and query bytes go out
+ *            unchanged (PATH_AS_IS).
  *   headers  table name -> value, both strings; names are tokens of 1..256
  *            bytes, values carry no CR, LF or NUL and are at most 64 KiB; at
  *            most 100 headers. Content-Length, Transfer-Encoding, Connection,
@@ -118,6 +120,7 @@
 #define MAX_RESP_FIELDS 100
 #define MAX_RESP_HEADER_BYTES 65536
 #define MAX_OPT_STRING 4096
+#define PREALLOC_MAX (1024 * 1024) /* a declared length reserves at most this */
 #define MAX_SECONDS 86400.0
 #define MIN_SECONDS 0.001
 
@@ -537,6 +540,11 @@ static void read_request(lua_State *L, transport *t, request *r, int i, int anch
     if (c <= 0x20 || c == 0x7f) REQERR(L, i, "url contains a control character or a space");
     if (c == '#') REQERR(L, i, "url contains '#' (a fragment is never sent)");
   }
+  {
+    const char *auth = strstr(s, "://") + 3;
+    size_t alen = strcspn(auth, "/?");
+    if (memchr(auth, '@', alen) != NULL) REQERR(L, i, "url must not carry credentials (user@host)");
+  }
   r->url = s;
   anchor(L, anchors, na);
   /* body */
@@ -786,10 +794,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
       fail(r, K_DECODE, "more than one Content-Encoding layer");
       return 0;
     }
-    if (r->enc == ENC_PLAIN && r->out == NULL) { /* room for a declared length */
+    if (r->enc == ENC_PLAIN && r->out == NULL) { /* room for a declared length, up to 1 MiB */
       curl_off_t cl = -1;
       if (curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl > 0 &&
           (curl_off_t)s->max_body >= cl) {
+        if (cl > PREALLOC_MAX) cl = PREALLOC_MAX;
         r->out = (char *)malloc((size_t)cl);
         if (r->out != NULL) r->out_cap = (size_t)cl;
       }
@@ -1034,10 +1043,10 @@ static void push_headers(lua_State *L, request *r) {
     if (line[0] == ' ' || line[0] == '\t') continue; /* obsolete folding: dropped */
     for (colon = 0; colon < len && line[colon] != ':'; colon++) {
     }
-    if (colon == len || colon == 0) continue;
+    if (colon == len || colon == 0 || colon > MAX_HEADER_NAME) continue;
     {
       char name[MAX_HEADER_NAME + 1];
-      size_t k, nn = colon < MAX_HEADER_NAME ? colon : MAX_HEADER_NAME;
+      size_t k, nn = colon;
       for (k = 0; k < nn; k++) name[k] = (char)lower((unsigned char)line[k]);
       while (nn > 0 && (name[nn - 1] == ' ' || name[nn - 1] == '\t')) nn--;
       a = colon + 1;

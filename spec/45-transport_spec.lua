@@ -12,8 +12,10 @@ local transports = {
 
 -- what rawserver.lua serves for /gzip/none, /gzip/ok ...
 local TEXT = ("The quick brown fox jumps over the lazy dog. "):rep(200) .. "end"
-local SLACK = 1.0 -- seconds allowed past a timeout (2 shared cores, valgrind)
-if os.getenv("EVCP_SLOW") then SLACK = 4.0 end
+-- seconds allowed past a time limit: 2 shared cores; far more under valgrind
+-- (which shows in the LD_PRELOAD it gives the interpreter)
+local SLACK = 1.0
+if os.getenv("EVCP_SLOW") or (os.getenv("LD_PRELOAD") or ""):find("vgpreload", 1, true) then SLACK = 5.0 end
 
 local function shell_quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
@@ -165,8 +167,10 @@ for _, impl in ipairs(transports) do
       clear_log(srv)
     end)
 
-    -- runs fn(t) with a fresh transport and always closes it
+    -- runs fn(t) with a fresh transport and always closes it; no proxy from
+    -- the environment gets between the transport and the loopback servers
     local function with(opts, fn)
+      if opts.proxy == nil then opts.proxy = "" end
       local t = impl.new(opts)
       local ok, err = pcall(fn, t)
       t:close()
@@ -323,7 +327,7 @@ for _, impl in ipairs(transports) do
           local t0 = clock()
           local r = run1(t, { method = "POST", url = base .. "/echo/big", body = body })
           assert.equal(200, r.status)
-          assert.is_true(clock() - t0 < 0.9 * (SLACK > 1 and 4 or 1))
+          assert.is_true(clock() - t0 < 0.9 * SLACK)
           local _, _, got = parse_request(r.body)
           assert.equal(#body, #got)
           assert.equal(body, got)
@@ -423,7 +427,7 @@ for _, impl in ipairs(transports) do
           local took = clock() - t0
           assert.equal("too_large", r.kind)
           assert.equal(200, r.status)
-          assert.is_true(took < 2.5, took)
+          assert.is_true(took < 1.5 * SLACK, took)
           assert.is_true(wait_event(srv, "ABORTED"))
           assert.equal(0, #only(events(srv), "COMPLETE"))
         end)
@@ -434,7 +438,7 @@ for _, impl in ipairs(transports) do
           local t0 = clock()
           local r = run1(t, { url = base .. "/biglen/50000000" })
           assert.equal("too_large", r.kind)
-          assert.is_true(clock() - t0 < 2.5)
+          assert.is_true(clock() - t0 < 1.5 * SLACK)
           assert.is_true(wait_event(srv, "ABORTED"))
         end)
       end)
@@ -559,6 +563,8 @@ for _, impl in ipairs(transports) do
         { { url = "http://127.0.0.1/a\r\nX-Injected: 1" }, "url" },
         { { url = "http://127.0.0.1/a\0b" }, "url" },
         { { url = "http://127.0.0.1/a?k=v#frag" }, "url" },
+        { { url = "http://user:pw@127.0.0.1/a" }, "url" },
+        { { url = "https://user@127.0.0.1" }, "url" },
         { { url = "http://127.0.0.1/", method = "G ET" }, "method" },
         { { url = "http://127.0.0.1/", method = "" }, "method" },
         { { url = "http://127.0.0.1/", method = 5 }, "method" },

@@ -126,8 +126,23 @@
 
 /* ---- the transport object ---------------------------------------------- */
 
+typedef struct request request;
+
+/* One transfer in flight. The transport owns max_parallel of them: no Lua
+ * code runs while they are in use, so nested runs (from a finalizer) never
+ * see one busy. */
+typedef struct {
+  CURL *easy;
+  request *req;
+  z_stream z;
+  int z_live, z_ended;
+  char errbuf[CURL_ERROR_SIZE];
+  size_t max_body;
+} slot;
+
 typedef struct {
   CURLM *multi;
+  slot *slots; /* max_parallel entries */
   CURL *pool[MAX_PARALLEL]; /* idle easy handles */
   int npool;
   char *user_agent, *ca_file, *ca_path, *proxy; /* malloc'd; NULL = unset */
@@ -144,7 +159,7 @@ typedef struct {
 enum { K_OK, K_TIMEOUT, K_TLS, K_TOO_LARGE, K_DECODE, K_NETWORK };
 enum { ENC_PLAIN, ENC_GZIP, ENC_BAD };
 
-typedef struct {
+struct request {
   /* request, checked (strings anchored in the run's anchor table) */
   const char *url, *method, *body;
   size_t body_len;
@@ -166,21 +181,11 @@ typedef struct {
   int enc, enc_layers;
   char enc_name[40];
   int got_body;
-} request;
-
-typedef struct {
-  CURL *easy;
-  request *req;
-  z_stream z;
-  int z_live, z_ended;
-  char errbuf[CURL_ERROR_SIZE];
-  size_t max_body;
-} slot;
+};
 
 typedef struct {
   int n;
   request *reqs; /* n entries */
-  slot slots[MAX_PARALLEL];
 } run_box;
 
 static void request_free(request *r) {
@@ -199,7 +204,6 @@ static void slot_end_zlib(slot *s) {
 
 static void box_release(run_box *b) {
   int i;
-  for (i = 0; i < MAX_PARALLEL; i++) slot_end_zlib(&b->slots[i]);
   if (b->reqs != NULL) {
     for (i = 0; i < b->n; i++) request_free(&b->reqs[i]);
     free(b->reqs);
@@ -271,6 +275,10 @@ static void transport_release(transport *t) {
   t->closed = 1;
   for (i = 0; i < t->npool; i++) curl_easy_cleanup(t->pool[i]);
   t->npool = 0;
+  if (t->slots != NULL)
+    for (i = 0; i < t->max_parallel; i++) slot_end_zlib(&t->slots[i]);
+  free(t->slots);
+  t->slots = NULL;
   if (t->multi != NULL) curl_multi_cleanup(t->multi);
   t->multi = NULL;
   free(t->user_agent);
@@ -472,8 +480,9 @@ static int core_curl_transport(lua_State *L) {
   t->ca_file = opt_copy(L, t, ca_file);
   t->ca_path = opt_copy(L, t, ca_path);
   t->proxy = opt_copy(L, t, proxy);
+  t->slots = (slot *)calloc((size_t)t->max_parallel, sizeof(slot));
   t->multi = curl_multi_init();
-  if (t->multi == NULL) {
+  if (t->multi == NULL || t->slots == NULL) {
     transport_release(t);
     return luaL_error(L, "curl_transport: out of memory");
   }
@@ -972,7 +981,7 @@ static void run_transfers(transport *t, run_box *b) {
     int q, running = 0;
     CURLMcode mc;
     for (i = 0; i < t->max_parallel && next < b->n && !broken; i++) {
-      slot *s = &b->slots[i];
+      slot *s = &t->slots[i];
       request *r;
       if (s->req != NULL) continue;
       r = &b->reqs[next++];
@@ -1005,10 +1014,10 @@ static void run_transfers(transport *t, run_box *b) {
     }
     if (mc == CURLM_OK && active > 0) mc = curl_multi_poll(t->multi, NULL, 0, 1000, NULL);
     if (mc != CURLM_OK) { /* the multi handle failed: end what is running */
-      for (i = 0; i < MAX_PARALLEL; i++) {
-        if (b->slots[i].req != NULL) {
-          fail(b->slots[i].req, K_NETWORK, curl_multi_strerror(mc));
-          finish(t, &b->slots[i], CURLE_OK);
+      for (i = 0; i < t->max_parallel; i++) {
+        if (t->slots[i].req != NULL) {
+          fail(t->slots[i].req, K_NETWORK, curl_multi_strerror(mc));
+          finish(t, &t->slots[i], CURLE_OK);
           active--;
         }
       }

@@ -668,8 +668,11 @@ static void scan_encoding(request *r, const char *v, size_t n) {
     if (eq_nocase(v + a, b - a, "gzip") || eq_nocase(v + a, b - a, "x-gzip")) {
       if (r->enc == ENC_PLAIN) r->enc = ENC_GZIP;
     } else if (r->enc != ENC_BAD) {
-      size_t m = b - a < sizeof r->enc_name - 1 ? b - a : sizeof r->enc_name - 1;
-      memcpy(r->enc_name, v + a, m);
+      size_t m = b - a < sizeof r->enc_name - 1 ? b - a : sizeof r->enc_name - 1, k;
+      for (k = 0; k < m; k++) { /* printable in the message */
+        unsigned char c = (unsigned char)v[a + k];
+        r->enc_name[k] = (char)(c >= 0x20 && c < 0x7f ? c : '?');
+      }
       r->enc_name[m] = '\0';
       r->enc = ENC_BAD;
     }

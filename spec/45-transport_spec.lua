@@ -795,8 +795,67 @@ for _, impl in ipairs(transports) do
       teardown(function()
         if tls then
           kill(tls.pid)
+          kill(tls.nginx_pid)
           sh("rm -rf " .. shell_quote(tls.dir))
         end
+      end)
+
+      -- nginx over TLS with HTTP/2 and gzip: a real server's framing and deflate
+      local function start_nginx()
+        if tls.nginx_port or not sh("command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx") then
+          return tls.nginx_port
+        end
+        local port, d = free_port(), tls.dir
+        local conf = ([[
+daemon off; master_process off; worker_processes 1; pid %s/nginx.pid; error_log %s/nginx.err;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s; uwsgi_temp_path %s; scgi_temp_path %s;
+  gzip on; gzip_min_length 1; gzip_types text/plain; gzip_proxied any;
+  server {
+    listen 127.0.0.1:%d ssl http2;
+    ssl_certificate %s/cert.pem; ssl_certificate_key %s/key.pem;
+    location / { default_type text/plain; add_header X-Proto $server_protocol; return 200 "%s"; }
+  }
+}]]):format(d, d, d, d, d, d, d, port, d, d, TEXT:sub(1, 3000))
+        local f = assert(io.open(d .. "/nginx.conf", "wb"))
+        f:write(conf)
+        f:close()
+        local bin = sh("test -x /usr/sbin/nginx") and "/usr/sbin/nginx" or "nginx"
+        tls.nginx_pid = spawn(("%s -p %s -c %s/nginx.conf"):format(bin, shell_quote(d), shell_quote(d)),
+          d .. "/nginx.out", d .. "/nginx.pidout")
+        local deadline = clock() + 10
+        repeat
+          local c = socket.tcp()
+          c:settimeout(0.2)
+          local ok = c:connect("127.0.0.1", port)
+          c:close()
+          if ok then
+            tls.nginx_port = port
+            break
+          end
+          assert(alive(tls.nginx_pid), "nginx exited: " .. tostring(read_all(d .. "/nginx.out")) .. tostring(read_all(d .. "/nginx.err")))
+          socket.sleep(0.05)
+        until clock() > deadline
+        return tls.nginx_port
+      end
+
+      it("HTTPS with HTTP/2 and gzip from nginx", function()
+        assert(not openssl_missing, "the openssl command is missing (Debian package: openssl)")
+        local port = assert(start_nginx(), "nginx did not start")
+        with({ timeout = 10, ca_file = tls.dir .. "/cert.pem", max_parallel = 4 }, function(t)
+          local reqs = {}
+          for i = 1, 6 do reqs[i] = { url = ("https://localhost:%d/x%d"):format(port, i) } end
+          local rs = t:run(reqs)
+          for i = 1, 6 do
+            assert.is_nil(rs[i].kind, rs[i].message)
+            assert.equal(200, rs[i].status)
+            assert.equal(TEXT:sub(1, 3000), rs[i].body)
+          end
+          assert.equal("HTTP/2.0", rs[1].headers["x-proto"])
+          assert.equal("gzip", rs[1].headers["content-encoding"])
+        end)
       end)
 
       it("an untrusted certificate is kind tls", function()

@@ -55,7 +55,9 @@ local function alive(pid)
   return pid and sh("kill -0 " .. pid .. " 2>/dev/null")
 end
 
--- Starts `cmd` in the background without the sanitizer runtime; returns its pid.
+-- Starts `cmd` in the background without the sanitizer runtime; returns its
+-- pid. Long-lived servers are started under `timeout` (or, for rawserver, with
+-- a lifetime of their own), so that even a killed run leaves nothing behind.
 local function spawn(cmd, out, pidfile)
   sh(("env -u LD_PRELOAD %s > %s 2>&1 & echo $! > %s"):format(cmd, shell_quote(out), shell_quote(pidfile)))
   local pid = tonumber((read_all(pidfile) or ""):match("%d+"))
@@ -76,8 +78,9 @@ end
 ---------------------------------------------------------------------------
 -- the raw server
 
-local function start_server()
-  local s = { dir = tmpdir() }
+-- fills `s` as it goes, so that a teardown can stop what a failed start began
+local function start_server(s)
+  s.dir = tmpdir()
   s.pid = spawn(("lua5.4 spec/rawserver.lua %s 900"):format(shell_quote(s.dir)), s.dir .. "/out", s.dir .. "/pid")
   local deadline = clock() + 20
   while clock() < deadline do
@@ -94,7 +97,7 @@ end
 local function stop_server(s)
   if not s then return end
   kill(s.pid)
-  sh("rm -rf " .. shell_quote(s.dir))
+  if s.dir then sh("rm -rf " .. shell_quote(s.dir)) end
 end
 
 local function clear_log(s)
@@ -155,7 +158,8 @@ for _, impl in ipairs(transports) do
     local srv, base
 
     setup(function()
-      srv = start_server()
+      srv = {}
+      start_server(srv)
       base = srv.base
     end)
 
@@ -778,7 +782,7 @@ for _, impl in ipairs(transports) do
           .. "-addext subjectAltName=DNS:localhost -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1")
           :format(d, d)), "openssl req failed")
         tls.port = free_port()
-        tls.pid = spawn(("openssl s_server -quiet -www -accept 127.0.0.1:%d -cert %s/cert.pem -key %s/key.pem")
+        tls.pid = spawn(("timeout 900 openssl s_server -quiet -www -accept 127.0.0.1:%d -cert %s/cert.pem -key %s/key.pem")
           :format(tls.port, d, d), tls.dir .. "/out", tls.dir .. "/pid")
         local deadline = clock() + 10
         repeat
@@ -823,7 +827,7 @@ http {
         f:write(conf)
         f:close()
         local bin = sh("test -x /usr/sbin/nginx") and "/usr/sbin/nginx" or "nginx"
-        tls.nginx_pid = spawn(("%s -p %s -c %s/nginx.conf"):format(bin, shell_quote(d), shell_quote(d)),
+        tls.nginx_pid = spawn(("timeout 900 %s -p %s -c %s/nginx.conf"):format(bin, shell_quote(d), shell_quote(d)),
           d .. "/nginx.out", d .. "/nginx.pidout")
         local deadline = clock() + 10
         repeat

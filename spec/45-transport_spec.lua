@@ -539,6 +539,39 @@ for _, impl in ipairs(transports) do
         end)
       end)
 
+      it("max_parallel 1 runs one at a time on one connection", function()
+        with({ max_parallel = 1 }, function(t)
+          local reqs = {}
+          for i = 1, 5 do reqs[i] = { url = ("%s/delay/%d/s%d"):format(base, (5 - i) * 20, i) } end
+          local rs = t:run(reqs)
+          for i = 1, 5 do assert.equal("s" .. i, rs[i].body) end
+          assert.equal(1, #only(events(srv), "CONN"))
+          local order = {}
+          for _, e in ipairs(only(events(srv), "REQ")) do order[#order + 1] = e.payload:match("/s(%d)") end
+          assert.same({ "1", "2", "3", "4", "5" }, order)
+        end)
+      end)
+
+      it("200 requests under an aggressive GC: every result in its place", function()
+        with({ max_parallel = 8 }, function(t)
+          local reqs = {}
+          for i = 1, 200 do
+            reqs[i] = { url = ("%s/echo/n%d"):format(base, i), headers = { ["X-N"] = tostring(i) },
+              body = i % 3 == 0 and ("b"):rep(i) or nil, method = i % 3 == 0 and "POST" or "GET" }
+          end
+          collectgarbage("setpause", 0)
+          local ok, rs = pcall(t.run, t, reqs)
+          collectgarbage("setpause", 200)
+          assert(ok, rs)
+          for i = 1, 200 do
+            local start, lines, body = parse_request(rs[i].body)
+            assert.equal((i % 3 == 0 and "POST" or "GET") .. " /echo/n" .. i .. " HTTP/1.1", start)
+            assert.truthy(("\n" .. table.concat(lines, "\n") .. "\n"):find("\nX-N: " .. i .. "\n", 1, true))
+            assert.equal(i % 3 == 0 and ("b"):rep(i) or "", body)
+          end
+        end)
+      end)
+
       it("an empty list gives an empty list", function()
         with({}, function(t)
           assert.same({}, t:run({}))

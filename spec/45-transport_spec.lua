@@ -258,6 +258,27 @@ for _, impl in ipairs(transports) do
         end)
       end)
 
+      it("a keep-alive connection the server dropped is replaced transparently", function()
+        with({}, function(t)
+          assert.equal(200, run1(t, { url = base .. "/drop/1" }).status)
+          socket.sleep(0.1)
+          local r = run1(t, { url = base .. "/echo/after" })
+          assert.equal(200, r.status)
+          assert.equal(2, #only(events(srv), "CONN"))
+        end)
+      end)
+
+      it("the proxy option sends requests through the proxy", function()
+        with({ proxy = base, compress = false, user_agent = "ua" }, function(t)
+          local r = run1(t, { url = "http://upstream.invalid/some/path?q=%20" })
+          assert.equal(200, r.status)
+          assert.equal("yes", r.headers["x-proxied"])
+          local start, lines = parse_request(r.body)
+          assert.equal("GET http://upstream.invalid/some/path?q=%20 HTTP/1.1", start)
+          assert.truthy(("\n" .. table.concat(lines, "\n") .. "\n"):find("\nHost: upstream.invalid\n", 1, true))
+        end)
+      end)
+
       it("reuses the connection across calls", function()
         with({}, function(t)
           for _ = 1, 3 do assert.equal(200, run1(t, { url = base .. "/echo/again" }).status) end

@@ -822,33 +822,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
 
 /* ---- running transfers ------------------------------------------------- */
 
-static CURL *take_easy(transport *t) {
-  if (t->npool > 0) {
-    CURL *e = t->pool[--t->npool];
-    curl_easy_reset(e);
-    return e;
-  }
-  return curl_easy_init();
-}
-
-static void give_easy(transport *t, CURL *e) {
-  if (t->npool < MAX_PARALLEL) t->pool[t->npool++] = e;
-  else curl_easy_cleanup(e);
-}
-
 #define SET(opt, val) ok = ok && curl_easy_setopt(e, (opt), (val)) == CURLE_OK
 
-/* Sets every option of a transfer; 0 on failure (out of memory). */
-static int setup_easy(transport *t, slot *s, request *r) {
-  CURL *e = s->easy;
+/* The options every transfer of this transport shares, set once per easy
+ * handle: a pooled handle keeps them (no curl_easy_reset), and setup_easy
+ * sets every option that differs between requests. 0 on failure. */
+static int init_easy(transport *t, CURL *e) {
   int ok = 1;
-  long lst = t->low_speed_time;
-  if (!t->low_speed_time_set) {
-    lst = (r->timeout_ms + 999) / 1000;
-    if (lst > 30) lst = 30;
-    if (lst < 1) lst = 1;
-  }
-  SET(CURLOPT_URL, r->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -875,22 +855,57 @@ static int setup_easy(transport *t, slot *s, request *r) {
   SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 #endif
   SET(CURLOPT_USERAGENT, t->user_agent);
+  SET(CURLOPT_LOW_SPEED_LIMIT, t->low_speed_limit);
+  SET(CURLOPT_HTTP_CONTENT_DECODING, 0L);
+  SET(CURLOPT_HTTP_TRANSFER_DECODING, 1L);
+  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
+  SET(CURLOPT_WRITEFUNCTION, on_body);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  return ok;
+}
+
+static CURL *take_easy(transport *t) {
+  CURL *e;
+  if (t->npool > 0) return t->pool[--t->npool];
+  e = curl_easy_init();
+  if (e != NULL && !init_easy(t, e)) {
+    curl_easy_cleanup(e);
+    e = NULL;
+  }
+  return e;
+}
+
+static void give_easy(transport *t, CURL *e) {
+  if (t->npool < MAX_PARALLEL) t->pool[t->npool++] = e;
+  else curl_easy_cleanup(e);
+}
+
+/* Sets the options of one request; 0 on failure (out of memory). */
+static int setup_easy(transport *t, slot *s, request *r) {
+  CURL *e = s->easy;
+  int ok = 1;
+  long lst = t->low_speed_time;
+  if (!t->low_speed_time_set) {
+    lst = (r->timeout_ms + 999) / 1000;
+    if (lst > 30) lst = 30;
+    if (lst < 1) lst = 1;
+  }
+  SET(CURLOPT_URL, r->url);
   SET(CURLOPT_HTTPHEADER, r->headers);
   SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
   SET(CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms < t->connect_timeout_ms ? r->timeout_ms
                                                                        : t->connect_timeout_ms);
-  SET(CURLOPT_LOW_SPEED_LIMIT, t->low_speed_limit);
   SET(CURLOPT_LOW_SPEED_TIME, t->low_speed_limit > 0 ? lst : 0L);
-  SET(CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  SET(CURLOPT_HTTP_TRANSFER_DECODING, 1L);
-  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
-  /* method and body */
+  /* method and body; first undo whatever the handle's last request set */
+  SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+  SET(CURLOPT_POSTFIELDS, (char *)NULL);
+  SET(CURLOPT_HTTPGET, 1L); /* also NOBODY 0, UPLOAD 0 */
   if (r->has_body) {
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
     SET(CURLOPT_POSTFIELDS, r->body);
     if (strcmp(r->method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, r->method);
   } else if (strcmp(r->method, "GET") == 0) {
-    SET(CURLOPT_HTTPGET, 1L);
+    /* HTTPGET above */
   } else if (strcmp(r->method, "HEAD") == 0) {
     SET(CURLOPT_NOBODY, 1L);
   } else if (strcmp(r->method, "POST") == 0) {
@@ -899,9 +914,7 @@ static int setup_easy(transport *t, slot *s, request *r) {
   } else {
     SET(CURLOPT_CUSTOMREQUEST, r->method);
   }
-  SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_WRITEDATA, s);
-  SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, s);
   SET(CURLOPT_ERRORBUFFER, s->errbuf);
   SET(CURLOPT_PRIVATE, (void *)s);

@@ -359,6 +359,29 @@ for _, impl in ipairs(transports) do
         end)
       end)
 
+      it("one connection and handle, methods in turn: nothing of a request leaks into the next", function()
+        with({ max_parallel = 1, compress = false, user_agent = "ua" }, function(t)
+          local seq = {
+            { "HEAD", nil }, { "GET", nil }, { "POST", "p=1" }, { "GET", nil }, { "DELETE", nil },
+            { "PUT", "put-body" }, { "HEAD", nil }, { "POST", nil }, { "PATCH", "{}" }, { "OPTIONS", nil },
+            { "GET", nil },
+          }
+          for i, m in ipairs(seq) do
+            local r = run1(t, { method = m[1], url = ("%s/echo/%d"):format(base, i), body = m[2] })
+            assert.equal(200, r.status, m[1])
+            local reqs = only(events(srv), "REQ")
+            local start, lines, body = parse_request(reqs[#reqs].payload)
+            assert.equal(("%s /echo/%d HTTP/1.1"):format(m[1], i), start)
+            local want = { "Host: 127.0.0.1:" .. srv.port, "User-Agent: ua" }
+            if m[2] or m[1] == "POST" then want[#want + 1] = "Content-Length: " .. #(m[2] or "") end
+            assert.same(sorted(want), lines, m[1] .. " " .. i)
+            assert.equal(m[2] or "", body)
+            if m[1] == "HEAD" then assert.equal("", r.body) else assert.equal(reqs[#reqs].payload, r.body) end
+          end
+          assert.equal(1, #only(events(srv), "CONN"))
+        end)
+      end)
+
       it("other methods: PUT with a body, DELETE and HEAD without", function()
         with({ compress = false }, function(t)
           local rs = t:run({

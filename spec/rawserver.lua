@@ -165,9 +165,11 @@ end
 
 local routes = {}
 
-function routes.echo(sock, _, _, _, raw)
-  return send_all(sock, response(200, { "Content-Type: application/octet-stream",
-    "X-Twice: a", "x-twice: b", "X-Mixed-CASE: Value" }, raw))
+function routes.echo(sock, _, method, _, raw)
+  local bytes = response(200, { "Content-Type: application/octet-stream",
+    "X-Twice: a", "x-twice: b", "X-Mixed-CASE: Value" }, raw)
+  if method == "HEAD" then bytes = bytes:sub(1, #bytes - #raw) end -- the header only
+  return send_all(sock, bytes)
 end
 
 function routes.status(sock, _, _, target)

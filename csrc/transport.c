@@ -45,7 +45,9 @@
  *   method   HTTP token (RFC 9110 tchar, 1..32 bytes), default "GET"
  *   url      "http://..." or "https://..." (scheme case-insensitive), at most
  *            64 KiB, no bytes <= 0x20, no 0x7f, no '#' (a fragment is never
- *            sent). Path and query bytes go out unchanged (PATH_AS_IS).
+ *            sent), no user@ in the authority (libcurl would turn it into a
+ *            Basic Authorization header). Path and query bytes go out
+ *            unchanged (PATH_AS_IS).
  *   headers  table name -> value, both strings; names are tokens of 1..256
  *            bytes, values carry no CR, LF or NUL and are at most 64 KiB; at
  *            most 100 headers. Content-Length, Transfer-Encoding, Connection,
@@ -118,13 +120,29 @@
 #define MAX_RESP_FIELDS 100
 #define MAX_RESP_HEADER_BYTES 65536
 #define MAX_OPT_STRING 4096
+#define PREALLOC_MAX (1024 * 1024) /* a declared length reserves at most this */
 #define MAX_SECONDS 86400.0
 #define MIN_SECONDS 0.001
 
 /* ---- the transport object ---------------------------------------------- */
 
+typedef struct request request;
+
+/* One transfer in flight. The transport owns max_parallel of them: no Lua
+ * code runs while they are in use, so nested runs (from a finalizer) never
+ * see one busy. */
+typedef struct {
+  CURL *easy;
+  request *req;
+  z_stream z;
+  int z_live, z_ended;
+  char errbuf[CURL_ERROR_SIZE];
+  size_t max_body;
+} slot;
+
 typedef struct {
   CURLM *multi;
+  slot *slots; /* max_parallel entries */
   CURL *pool[MAX_PARALLEL]; /* idle easy handles */
   int npool;
   char *user_agent, *ca_file, *ca_path, *proxy; /* malloc'd; NULL = unset */
@@ -141,7 +159,7 @@ typedef struct {
 enum { K_OK, K_TIMEOUT, K_TLS, K_TOO_LARGE, K_DECODE, K_NETWORK };
 enum { ENC_PLAIN, ENC_GZIP, ENC_BAD };
 
-typedef struct {
+struct request {
   /* request, checked (strings anchored in the run's anchor table) */
   const char *url, *method, *body;
   size_t body_len;
@@ -163,21 +181,11 @@ typedef struct {
   int enc, enc_layers;
   char enc_name[40];
   int got_body;
-} request;
-
-typedef struct {
-  CURL *easy;
-  request *req;
-  z_stream z;
-  int z_live, z_ended;
-  char errbuf[CURL_ERROR_SIZE];
-  size_t max_body;
-} slot;
+};
 
 typedef struct {
   int n;
   request *reqs; /* n entries */
-  slot slots[MAX_PARALLEL];
 } run_box;
 
 static void request_free(request *r) {
@@ -196,7 +204,6 @@ static void slot_end_zlib(slot *s) {
 
 static void box_release(run_box *b) {
   int i;
-  for (i = 0; i < MAX_PARALLEL; i++) slot_end_zlib(&b->slots[i]);
   if (b->reqs != NULL) {
     for (i = 0; i < b->n; i++) request_free(&b->reqs[i]);
     free(b->reqs);
@@ -268,6 +275,10 @@ static void transport_release(transport *t) {
   t->closed = 1;
   for (i = 0; i < t->npool; i++) curl_easy_cleanup(t->pool[i]);
   t->npool = 0;
+  if (t->slots != NULL)
+    for (i = 0; i < t->max_parallel; i++) slot_end_zlib(&t->slots[i]);
+  free(t->slots);
+  t->slots = NULL;
   if (t->multi != NULL) curl_multi_cleanup(t->multi);
   t->multi = NULL;
   free(t->user_agent);
@@ -469,8 +480,9 @@ static int core_curl_transport(lua_State *L) {
   t->ca_file = opt_copy(L, t, ca_file);
   t->ca_path = opt_copy(L, t, ca_path);
   t->proxy = opt_copy(L, t, proxy);
+  t->slots = (slot *)calloc((size_t)t->max_parallel, sizeof(slot));
   t->multi = curl_multi_init();
-  if (t->multi == NULL) {
+  if (t->multi == NULL || t->slots == NULL) {
     transport_release(t);
     return luaL_error(L, "curl_transport: out of memory");
   }
@@ -537,6 +549,11 @@ static void read_request(lua_State *L, transport *t, request *r, int i, int anch
     if (c <= 0x20 || c == 0x7f) REQERR(L, i, "url contains a control character or a space");
     if (c == '#') REQERR(L, i, "url contains '#' (a fragment is never sent)");
   }
+  {
+    const char *auth = strstr(s, "://") + 3;
+    size_t alen = strcspn(auth, "/?");
+    if (memchr(auth, '@', alen) != NULL) REQERR(L, i, "url must not carry credentials (user@host)");
+  }
   r->url = s;
   anchor(L, anchors, na);
   /* body */
@@ -598,7 +615,7 @@ static void read_request(lua_State *L, transport *t, request *r, int i, int anch
   lua_pop(L, 1);
   /* libcurl's defaults the caller did not ask for: off */
   if (!has_accept) add_header(L, r, i, "Accept:");
-  if (r->has_body && !has_ctype) add_header(L, r, i, "Content-Type:");
+  if (!has_ctype) add_header(L, r, i, "Content-Type:");
   add_header(L, r, i, "Expect:");
   if (t->compress) add_header(L, r, i, "Accept-Encoding: gzip");
 }
@@ -651,8 +668,11 @@ static void scan_encoding(request *r, const char *v, size_t n) {
     if (eq_nocase(v + a, b - a, "gzip") || eq_nocase(v + a, b - a, "x-gzip")) {
       if (r->enc == ENC_PLAIN) r->enc = ENC_GZIP;
     } else if (r->enc != ENC_BAD) {
-      size_t m = b - a < sizeof r->enc_name - 1 ? b - a : sizeof r->enc_name - 1;
-      memcpy(r->enc_name, v + a, m);
+      size_t m = b - a < sizeof r->enc_name - 1 ? b - a : sizeof r->enc_name - 1, k;
+      for (k = 0; k < m; k++) { /* printable in the message */
+        unsigned char c = (unsigned char)v[a + k];
+        r->enc_name[k] = (char)(c >= 0x20 && c < 0x7f ? c : '?');
+      }
       r->enc_name[m] = '\0';
       r->enc = ENC_BAD;
     }
@@ -786,10 +806,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
       fail(r, K_DECODE, "more than one Content-Encoding layer");
       return 0;
     }
-    if (r->enc == ENC_PLAIN && r->out == NULL) { /* room for a declared length */
+    if (r->enc == ENC_PLAIN && r->out == NULL) { /* room for a declared length, up to 1 MiB */
       curl_off_t cl = -1;
       if (curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl > 0 &&
           (curl_off_t)s->max_body >= cl) {
+        if (cl > PREALLOC_MAX) cl = PREALLOC_MAX;
         r->out = (char *)malloc((size_t)cl);
         if (r->out != NULL) r->out_cap = (size_t)cl;
       }
@@ -801,33 +822,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
 
 /* ---- running transfers ------------------------------------------------- */
 
-static CURL *take_easy(transport *t) {
-  if (t->npool > 0) {
-    CURL *e = t->pool[--t->npool];
-    curl_easy_reset(e);
-    return e;
-  }
-  return curl_easy_init();
-}
-
-static void give_easy(transport *t, CURL *e) {
-  if (t->npool < MAX_PARALLEL) t->pool[t->npool++] = e;
-  else curl_easy_cleanup(e);
-}
-
 #define SET(opt, val) ok = ok && curl_easy_setopt(e, (opt), (val)) == CURLE_OK
 
-/* Sets every option of a transfer; 0 on failure (out of memory). */
-static int setup_easy(transport *t, slot *s, request *r) {
-  CURL *e = s->easy;
+/* The options every transfer of this transport shares, set once per easy
+ * handle: a pooled handle keeps them (no curl_easy_reset), and setup_easy
+ * sets every option that differs between requests. 0 on failure. */
+static int init_easy(transport *t, CURL *e) {
   int ok = 1;
-  long lst = t->low_speed_time;
-  if (!t->low_speed_time_set) {
-    lst = (r->timeout_ms + 999) / 1000;
-    if (lst > 30) lst = 30;
-    if (lst < 1) lst = 1;
-  }
-  SET(CURLOPT_URL, r->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -854,22 +855,57 @@ static int setup_easy(transport *t, slot *s, request *r) {
   SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 #endif
   SET(CURLOPT_USERAGENT, t->user_agent);
+  SET(CURLOPT_LOW_SPEED_LIMIT, t->low_speed_limit);
+  SET(CURLOPT_HTTP_CONTENT_DECODING, 0L);
+  SET(CURLOPT_HTTP_TRANSFER_DECODING, 1L);
+  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
+  SET(CURLOPT_WRITEFUNCTION, on_body);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  return ok;
+}
+
+static CURL *take_easy(transport *t) {
+  CURL *e;
+  if (t->npool > 0) return t->pool[--t->npool];
+  e = curl_easy_init();
+  if (e != NULL && !init_easy(t, e)) {
+    curl_easy_cleanup(e);
+    e = NULL;
+  }
+  return e;
+}
+
+static void give_easy(transport *t, CURL *e) {
+  if (t->npool < MAX_PARALLEL) t->pool[t->npool++] = e;
+  else curl_easy_cleanup(e);
+}
+
+/* Sets the options of one request; 0 on failure (out of memory). */
+static int setup_easy(transport *t, slot *s, request *r) {
+  CURL *e = s->easy;
+  int ok = 1;
+  long lst = t->low_speed_time;
+  if (!t->low_speed_time_set) {
+    lst = (r->timeout_ms + 999) / 1000;
+    if (lst > 30) lst = 30;
+    if (lst < 1) lst = 1;
+  }
+  SET(CURLOPT_URL, r->url);
   SET(CURLOPT_HTTPHEADER, r->headers);
   SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
   SET(CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms < t->connect_timeout_ms ? r->timeout_ms
                                                                        : t->connect_timeout_ms);
-  SET(CURLOPT_LOW_SPEED_LIMIT, t->low_speed_limit);
   SET(CURLOPT_LOW_SPEED_TIME, t->low_speed_limit > 0 ? lst : 0L);
-  SET(CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  SET(CURLOPT_HTTP_TRANSFER_DECODING, 1L);
-  SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
-  /* method and body */
+  /* method and body; first undo whatever the handle's last request set */
+  SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+  SET(CURLOPT_POSTFIELDS, (char *)NULL);
+  SET(CURLOPT_HTTPGET, 1L); /* also NOBODY 0, UPLOAD 0 */
   if (r->has_body) {
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
     SET(CURLOPT_POSTFIELDS, r->body);
     if (strcmp(r->method, "POST") != 0) SET(CURLOPT_CUSTOMREQUEST, r->method);
   } else if (strcmp(r->method, "GET") == 0) {
-    SET(CURLOPT_HTTPGET, 1L);
+    /* HTTPGET above */
   } else if (strcmp(r->method, "HEAD") == 0) {
     SET(CURLOPT_NOBODY, 1L);
   } else if (strcmp(r->method, "POST") == 0) {
@@ -878,9 +914,7 @@ static int setup_easy(transport *t, slot *s, request *r) {
   } else {
     SET(CURLOPT_CUSTOMREQUEST, r->method);
   }
-  SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_WRITEDATA, s);
-  SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, s);
   SET(CURLOPT_ERRORBUFFER, s->errbuf);
   SET(CURLOPT_PRIVATE, (void *)s);
@@ -963,7 +997,7 @@ static void run_transfers(transport *t, run_box *b) {
     int q, running = 0;
     CURLMcode mc;
     for (i = 0; i < t->max_parallel && next < b->n && !broken; i++) {
-      slot *s = &b->slots[i];
+      slot *s = &t->slots[i];
       request *r;
       if (s->req != NULL) continue;
       r = &b->reqs[next++];
@@ -996,10 +1030,10 @@ static void run_transfers(transport *t, run_box *b) {
     }
     if (mc == CURLM_OK && active > 0) mc = curl_multi_poll(t->multi, NULL, 0, 1000, NULL);
     if (mc != CURLM_OK) { /* the multi handle failed: end what is running */
-      for (i = 0; i < MAX_PARALLEL; i++) {
-        if (b->slots[i].req != NULL) {
-          fail(b->slots[i].req, K_NETWORK, curl_multi_strerror(mc));
-          finish(t, &b->slots[i], CURLE_OK);
+      for (i = 0; i < t->max_parallel; i++) {
+        if (t->slots[i].req != NULL) {
+          fail(t->slots[i].req, K_NETWORK, curl_multi_strerror(mc));
+          finish(t, &t->slots[i], CURLE_OK);
           active--;
         }
       }
@@ -1034,10 +1068,10 @@ static void push_headers(lua_State *L, request *r) {
     if (line[0] == ' ' || line[0] == '\t') continue; /* obsolete folding: dropped */
     for (colon = 0; colon < len && line[colon] != ':'; colon++) {
     }
-    if (colon == len || colon == 0) continue;
+    if (colon == len || colon == 0 || colon > MAX_HEADER_NAME) continue;
     {
       char name[MAX_HEADER_NAME + 1];
-      size_t k, nn = colon < MAX_HEADER_NAME ? colon : MAX_HEADER_NAME;
+      size_t k, nn = colon;
       for (k = 0; k < nn; k++) name[k] = (char)lower((unsigned char)line[k]);
       while (nn > 0 && (name[nn - 1] == ' ' || name[nn - 1] == '\t')) nn--;
       a = colon + 1;

@@ -24,6 +24,8 @@
 --   /gzip/VARIANT       gzip done right and wrong (see gzip_variants)
 --   /raw/NAME           fixed bytes (see raw_responses)
 --   /redirect           302 to /echo on the same server
+--   /drop               200 without "Connection: close", then the server closes
+--   http://...          (absolute form, as sent to a proxy) 200 + X-Proxied, echo
 local socket = require("socket")
 
 local dir = assert(arg[1], "usage: rawserver.lua DIR [MAX_LIFE]")
@@ -163,9 +165,11 @@ end
 
 local routes = {}
 
-function routes.echo(sock, _, _, _, raw)
-  return send_all(sock, response(200, { "Content-Type: application/octet-stream",
-    "X-Twice: a", "x-twice: b", "X-Mixed-CASE: Value" }, raw))
+function routes.echo(sock, _, method, _, raw)
+  local bytes = response(200, { "Content-Type: application/octet-stream",
+    "X-Twice: a", "x-twice: b", "X-Mixed-CASE: Value" }, raw)
+  if method == "HEAD" then bytes = bytes:sub(1, #bytes - #raw) end -- the header only
+  return send_all(sock, bytes)
 end
 
 function routes.status(sock, _, _, target)
@@ -269,6 +273,17 @@ function routes.raw(sock, _, _, target)
   return false
 end
 
+-- answers as if the connection stayed open, then drops it (an idle close)
+function routes.drop(sock, _, _, _, raw)
+  send_all(sock, response(200, { "Content-Type: application/octet-stream" }, raw))
+  return false
+end
+
+-- a request in absolute form (to a proxy): echoed, tagged
+function routes.proxy(sock, _, _, _, raw)
+  return send_all(sock, response(200, { "X-Proxied: yes" }, raw))
+end
+
 function routes.redirect(sock)
   return send_all(sock, response(302, { ("Location: http://127.0.0.1:%d/echo/redirected"):format(port) },
     "moved"))
@@ -315,6 +330,7 @@ local function handle(sock)
     log("REQ", id, raw)
     local method, target = raw:match("^(%S+) (%S+) HTTP/")
     local route = routes[(target or ""):match("^/(%w+)") or ""]
+    if (target or ""):match("^http://") then route = routes.proxy end
     local keep
     if route then
       keep = route(sock, id, method, target, raw)

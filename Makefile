@@ -15,7 +15,7 @@ LDFLAGS      ?=
 PREFIX       ?= /usr/local
 BUSTED       ?= /usr/bin/busted
 
-SRCS    = csrc/core.c csrc/object.c csrc/client.c csrc/xml.c
+SRCS    = csrc/core.c csrc/value.c csrc/object.c csrc/json.c csrc/client.c csrc/xml.c
 HDRS    = csrc/evcp.h csrc/compat.h
 B54     = build/lua5.4
 BJIT    = build/luajit

@@ -15,7 +15,7 @@ LDFLAGS      ?=
 PREFIX       ?= /usr/local
 BUSTED       ?= /usr/bin/busted
 
-SRCS    = csrc/core.c csrc/object.c csrc/xml.c csrc/transport.c
+SRCS    = csrc/core.c csrc/value.c csrc/object.c csrc/json.c csrc/xml.c csrc/transport.c
 HDRS    = csrc/evcp.h csrc/compat.h
 B54     = build/lua5.4
 BJIT    = build/luajit

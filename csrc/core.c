@@ -12,7 +12,8 @@
 
 EVCP_EXPORT int luaopen_evcp_core(lua_State *L);
 
-static const lua_CFunction areas[] = {evcp_object_open, evcp_xml_open, evcp_transport_open, NULL};
+static const lua_CFunction areas[] = {evcp_object_open, evcp_json_open, evcp_xml_open,
+                                       evcp_transport_open, NULL};
 
 int luaopen_evcp_core(lua_State *L) {
   int i;

@@ -18,23 +18,38 @@
 #define EVCP_MAX_DEPTH 64
 
 /*
- * Creates the metatable `name` in the registry, shaped like liolib's
- * createmeta: metamethods in the metatable, methods in a separate table. If
- * `index` is NULL, __index is the methods table; otherwise __index is the C
- * function `index` with the methods table as its only upvalue. Leaves the
- * methods table on the stack.
+ * evcp_createclass(L, name, meta, methods): the one way evcp makes a class,
+ * shaped like liolib's createmeta. Creates the metatable `name` in the
+ * registry with the metamethods in `meta`, sets __name to `name`, locks it
+ * (__metatable = `name`: getmetatable(obj) returns the class name, so user
+ * code can neither reach the metamethods nor change them) and sets __index
+ * to a new table of `methods` (a class that needs an __index function
+ * replaces it afterwards, taking the methods table from there, as object.c
+ * does). Leaves the stack as it found it. Every C function in `meta` and `methods`
+ * must check its self (evcp_checkself or luaL_testudata): debug.getmetatable
+ * still reaches them.
  */
-void evcp_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
-                   const luaL_Reg *methods, lua_CFunction index);
+void evcp_createclass(lua_State *L, const char *name, const luaL_Reg *meta,
+                      const luaL_Reg *methods);
+
+/* Raises "<where of the Lua caller><formatted message>"; never returns. Name
+ * the function in the message ("evcp.Location:evse: ..."). */
+int evcp_error(lua_State *L, const char *fmt, ...);
+
+/* Returns the userdata of class `cls` at index 1, or raises
+ * "<fname>: self must be an <cls> (call it with ':'), got <type>". */
+void *evcp_checkself(lua_State *L, const char *cls, const char *fname);
 
 /* Pushes the value at idx, turning an integral float into an integer (5.4). */
 void evcp_pushnormal(lua_State *L, int idx);
 
-/* Pushes a deep plain copy of the value at idx (tables copied, numbers normalized). */
+/* Pushes a deep plain copy of the value at idx (tables copied, numbers
+ * normalized); raises past EVCP_MAX_DEPTH levels. */
 void evcp_pushcopy(lua_State *L, int idx, int depth);
 
 int evcp_object_open(lua_State *L);
 int evcp_xml_open(lua_State *L);
 int evcp_transport_open(lua_State *L);
+int evcp_json_open(lua_State *L);
 
 #endif

@@ -2,11 +2,31 @@
  * object.c: the v3 object model (Location, Evse, Connector, ConnectorGroup,
  * Tariff) as views over decoded documents.
  *
- * A view is a small userdata with user values: 1 = the decoded table it shows
- * (private: never handed out, only copies of it), 2 = its parent view (none
- * for a Location), which keeps the parent alive as long as the child is.
- * Fields are read through __index straight from the decoded table, so making
- * objects costs one userdata per object and no second copy of the data.
+ * A view is a small userdata whose user values hold the decoded table it
+ * shows (private: never handed out) and its parent view (none for a
+ * Location), which keeps the parent alive as long as the child is. On Lua
+ * 5.4 these are user values 1 and 2; on LuaJIT, which has one environment
+ * table per userdata, a Location's environment is its document itself and a
+ * child's is {document, parent}. Making objects costs one userdata per object
+ * and no second copy of the data.
+ *
+ * Reading a field: a scalar comes straight from the document (integral
+ * numbers as integers on 5.4, JSON null as nil). A nested table comes from a
+ * per-node cache: the first read makes a deep plain copy of that node and
+ * every later read, through any view of the same document, returns the same
+ * copy, so `loc.location == loc.location` and walking costs one copy per node,
+ * not one per read. Why a cache of plain tables and not read-only proxies:
+ * LuaJIT honours neither __len, __pairs nor __ipairs on tables, so a proxy
+ * would make `#t`, `pairs` and `ipairs` silently see an empty table there;
+ * plain copies behave the same on both runtimes. The cache is one weak-keyed
+ * table keyed by the document's own node (the copy never refers to its key,
+ * so LuaJIT's non-ephemeron weak tables let both go with the document). The
+ * copies are shared: changing one changes what later reads of that node
+ * return, never the document (totable, tojson, iterators and tostring read
+ * the document). Objects themselves are read-only: assigning a field raises.
+ *
+ * Every function reachable from a metatable checks its self, and misuse
+ * errors name the method ("evcp.Location:evse: ...").
  */
 #include <math.h>
 #include <stdio.h>
@@ -14,106 +34,39 @@
 
 #include "evcp.h"
 
-typedef struct {
-  const char *field; /* HERE field holding an array of child objects */
-  const char *child; /* class name of those children */
-} listfield;
+/* tojson refuses a document with a string (or key) longer than this, or
+ * whose strings total more than EVCP_JSON_MAX_TOTAL: lua-cjson 2.1.0 sizes
+ * its buffer as 6 * length + 2 in an int and overflows it past ~358 MB. */
+#define EVCP_JSON_MAX_STRING (64 * 1024 * 1024)
+#define EVCP_JSON_MAX_TOTAL (256 * 1024 * 1024)
 
-typedef struct {
-  const char *name;
-  const listfield *lists;
-} classdesc;
+#define CACHE_KEY "evcp.nodecache"
+#define ENCODER_KEY "evcp.json_encode"
 
 typedef struct {
   int has_parent; /* the rest of a view's state is in its user values */
 } view;
 
-static const listfield location_lists[] = {{"evses", EVCP_EVSE},
-                                           {"connectorGroups", EVCP_CONNECTOR_GROUP},
-                                           {"tariffs", EVCP_TARIFF},
-                                           {NULL, NULL}};
-static const listfield evse_lists[] = {{"connectors", EVCP_CONNECTOR}, {NULL, NULL}};
-static const listfield no_lists[] = {{NULL, NULL}};
-
-static const classdesc location_class = {EVCP_LOCATION, location_lists};
-static const classdesc evse_class = {EVCP_EVSE, evse_lists};
-static const classdesc connector_class = {EVCP_CONNECTOR, no_lists};
-static const classdesc group_class = {EVCP_CONNECTOR_GROUP, no_lists};
-static const classdesc tariff_class = {EVCP_TARIFF, no_lists};
-
 static const char *const view_classes[] = {EVCP_LOCATION, EVCP_EVSE, EVCP_CONNECTOR,
                                            EVCP_CONNECTOR_GROUP, EVCP_TARIFF, NULL};
-
-/* ---- shared helpers ---------------------------------------------------- */
-
-void evcp_newclass(lua_State *L, const char *name, const luaL_Reg *meta,
-                   const luaL_Reg *methods, lua_CFunction index) {
-  luaL_newmetatable(L, name);
-  luaL_setfuncs(L, meta, 0);
-  lua_pushstring(L, name);
-  lua_setfield(L, -2, "__name");
-  lua_newtable(L); /* methods */
-  luaL_setfuncs(L, methods, 0);
-  if (index != NULL) {
-    lua_pushvalue(L, -1);
-    lua_pushcclosure(L, index, 1);
-  } else {
-    lua_pushvalue(L, -1);
-  }
-  lua_setfield(L, -3, "__index");
-  lua_remove(L, -2); /* metatable */
-}
 
 static int is_jsonnull(lua_State *L, int idx) {
   return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
 }
 
-void evcp_pushnormal(lua_State *L, int idx) {
-#if LUA_VERSION_NUM >= 503
-  if (lua_type(L, idx) == LUA_TNUMBER && !lua_isinteger(L, idx)) {
-    lua_Number d = lua_tonumber(L, idx);
-    if (d >= -9007199254740992.0 && d <= 9007199254740992.0 && floor(d) == d) {
-      lua_pushinteger(L, (lua_Integer)d);
-      return;
-    }
-  }
-#endif
-  lua_pushvalue(L, idx);
-}
-
-void evcp_pushcopy(lua_State *L, int idx, int depth) {
-  if (lua_type(L, idx) != LUA_TTABLE) {
-    evcp_pushnormal(L, idx);
-    return;
-  }
-  if (depth > EVCP_MAX_DEPTH) luaL_error(L, "evcp: document nested deeper than %d levels", EVCP_MAX_DEPTH);
-  luaL_checkstack(L, 6, "evcp: document too deep");
-  idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-  lua_createtable(L, (int)lua_rawlen(L, idx), 0);
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    evcp_pushnormal(L, -2);         /* key */
-    evcp_pushcopy(L, -2, depth + 1); /* value */
-    lua_rawset(L, -5);
-    lua_pop(L, 1);
-  }
+static int absindex(lua_State *L, int idx) {
+  return (idx < 0 && idx > LUA_REGISTRYINDEX) ? lua_gettop(L) + idx + 1 : idx;
 }
 
 /* ---- views ---------------------------------------------------------------- */
 
 /* Pushes a new view of class `cls` over the table at data_idx with the parent
  * at parent_idx (0 for none). */
-static int absindex(lua_State *L, int idx) {
-  return (idx < 0 && idx > LUA_REGISTRYINDEX) ? lua_gettop(L) + idx + 1 : idx;
-}
-
 static void push_view(lua_State *L, const char *cls, int data_idx, int parent_idx) {
   view *v;
   data_idx = absindex(L, data_idx);
   parent_idx = absindex(L, parent_idx);
 #if LUA_VERSION_NUM < 502
-  /* One environment table per userdata: a Location's is its document
-   * itself; a child's is {document, parent}. */
   v = (view *)lua_newuserdata(L, sizeof(view));
   v->has_parent = parent_idx != 0;
   luaL_getmetatable(L, cls);
@@ -158,15 +111,7 @@ static void push_parent(lua_State *L, int idx) {
 #endif
 }
 
-/* Checks that arg is a view of any class; returns its class name. */
-static const char *check_view(lua_State *L, int arg) {
-  int i;
-  for (i = 0; view_classes[i] != NULL; i++)
-    if (luaL_testudata(L, arg, view_classes[i]) != NULL) return view_classes[i];
-  luaL_argerror(L, arg, "evcp object expected");
-  return NULL;
-}
-
+/* Pushes the document of the view at idx (a checked view). */
 static void push_data(lua_State *L, int idx) {
 #if LUA_VERSION_NUM < 502
   view *v = (view *)lua_touserdata(L, idx);
@@ -180,10 +125,38 @@ static void push_data(lua_State *L, int idx) {
 #endif
 }
 
+/* Checks that index 1 is a view of any class. */
+static void check_view(lua_State *L, const char *method) {
+  int i;
+  for (i = 0; view_classes[i] != NULL; i++)
+    if (luaL_testudata(L, 1, view_classes[i]) != NULL) return;
+  evcp_error(L, "evcp:%s: self must be an evcp object (Location, Evse, Connector, "
+                "ConnectorGroup or Tariff; call it with ':'), got %s",
+             method, luaL_typename(L, 1));
+}
+
+/* Pushes the cached plain copy of the document node at idx (a table). */
+static void push_cached(lua_State *L, int idx) {
+  idx = absindex(L, idx);
+  lua_getfield(L, LUA_REGISTRYINDEX, CACHE_KEY);
+  lua_pushvalue(L, idx);
+  lua_rawget(L, -2);
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    lua_remove(L, -2);
+    return;
+  }
+  lua_pop(L, 1);
+  evcp_pushcopy(L, idx, 0);
+  lua_pushvalue(L, idx);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
+  lua_remove(L, -2);
+}
+
 /* Pushes a plain array of child views built from the array at arr_idx. */
 static void push_children(lua_State *L, const char *cls, int arr_idx, int parent_idx) {
   int i, n;
-  arr_idx = arr_idx < 0 ? lua_gettop(L) + arr_idx + 1 : arr_idx;
+  arr_idx = absindex(L, arr_idx);
   n = (int)lua_rawlen(L, arr_idx);
   lua_createtable(L, n, 0);
   for (i = 1; i <= n; i++) {
@@ -196,9 +169,18 @@ static void push_children(lua_State *L, const char *cls, int arr_idx, int parent
   }
 }
 
+/*
+ * __index of every view class. Upvalues: 1 the methods table, 2 the class's
+ * metatable (the self check), 3 the class name, 4 for a Location the
+ * child class of its connectorGroups (the one array read as objects).
+ */
 static int view_index(lua_State *L) {
-  const classdesc *cd = (const classdesc *)lua_touserdata(L, lua_upvalueindex(2));
   lua_settop(L, 2);
+  if (!lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(2)))
+    return evcp_error(L, "%s.__index: self must be an %s, got %s",
+                      lua_tostring(L, lua_upvalueindex(3)), lua_tostring(L, lua_upvalueindex(3)),
+                      luaL_typename(L, 1));
+  lua_pop(L, 1);
   lua_pushvalue(L, 2);
   lua_rawget(L, lua_upvalueindex(1)); /* a method? */
   if (!lua_isnil(L, -1)) return 1;
@@ -208,17 +190,12 @@ static int view_index(lua_State *L) {
   lua_rawget(L, 3); /* 4 */
   switch (lua_type(L, 4)) {
   case LUA_TTABLE:
-    if (lua_type(L, 2) == LUA_TSTRING) {
-      const char *k = lua_tostring(L, 2);
-      const listfield *lf;
-      for (lf = cd->lists; lf->field != NULL; lf++) {
-        if (strcmp(k, lf->field) == 0) {
-          push_children(L, lf->child, 4, 1);
-          return 1;
-        }
-      }
+    if (!lua_isnil(L, lua_upvalueindex(4)) && lua_type(L, 2) == LUA_TSTRING &&
+        strcmp(lua_tostring(L, 2), "connectorGroups") == 0) {
+      push_children(L, EVCP_CONNECTOR_GROUP, 4, 1);
+      return 1;
     }
-    evcp_pushcopy(L, 4, 0);
+    push_cached(L, 4);
     return 1;
   case LUA_TLIGHTUSERDATA:
     if (is_jsonnull(L, 4)) lua_pushnil(L);
@@ -231,53 +208,129 @@ static int view_index(lua_State *L) {
 }
 
 static int view_newindex(lua_State *L) {
-  return luaL_error(L, "%s is read-only (field '%s')", check_view(L, 1),
+  check_view(L, "__newindex");
+  return evcp_error(L, "%s is read-only (field '%s')", luaL_typename(L, 1),
                     lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
 }
 
 /* obj:totable() -> a deep plain copy equal to the HERE JSON object. */
 static int view_totable(lua_State *L) {
-  check_view(L, 1);
+  check_view(L, "totable");
   push_data(L, 1);
   evcp_pushcopy(L, -1, 0);
   return 1;
+}
+
+/* Like evcp_pushcopy, adding up the lengths of strings (keys too) in *total;
+ * refuses a string longer than EVCP_JSON_MAX_STRING. */
+static void push_json_copy(lua_State *L, int idx, int depth, size_t *total) {
+  size_t n;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    lua_tolstring(L, idx, &n);
+    if (n > EVCP_JSON_MAX_STRING)
+      evcp_error(L, "evcp:tojson: a string of %d bytes is longer than tojson writes (%d bytes)",
+                 (int)(n > 0x7fffffff ? 0x7fffffff : n), EVCP_JSON_MAX_STRING);
+    *total += n;
+    lua_pushvalue(L, idx);
+    return;
+  }
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    evcp_pushnormal(L, idx);
+    return;
+  }
+  if (depth > EVCP_MAX_DEPTH)
+    evcp_error(L, "evcp:tojson: document nested deeper than %d levels", EVCP_MAX_DEPTH);
+  luaL_checkstack(L, 6, "evcp: document too deep");
+  idx = absindex(L, idx);
+  lua_createtable(L, (int)lua_rawlen(L, idx), 0);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    push_json_copy(L, -2, depth + 1, total);
+    push_json_copy(L, -2, depth + 1, total);
+    lua_rawset(L, -5);
+    lua_pop(L, 1);
+  }
+}
+
+/* Pushes the JSON encoder: the one set by core.set_json_encoder, else
+ * evcp.json's encode_document (found once, then kept). */
+static void push_encoder(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, ENCODER_KEY);
+  if (lua_isfunction(L, -1)) return;
+  lua_pop(L, 1);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "evcp.json");
+  lua_call(L, 1, 1);
+  if (lua_type(L, -1) == LUA_TTABLE) lua_getfield(L, -1, "encode_document");
+  else lua_pushnil(L);
+  if (!lua_isfunction(L, -1)) evcp_error(L, "evcp:tojson: evcp.json has no encode_document");
+  lua_remove(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, ENCODER_KEY);
 }
 
 /* obj:tojson() -> the object encoded as JSON by evcp's private encoder. */
 static int view_tojson(lua_State *L) {
-  check_view(L, 1);
-  lua_getfield(L, LUA_REGISTRYINDEX, "evcp.json_encode");
-  if (!lua_isfunction(L, -1)) return luaL_error(L, "evcp: JSON encoder not set");
+  size_t total = 0;
+  check_view(L, "tojson");
+  lua_settop(L, 1);
+  push_encoder(L); /* 2 */
   push_data(L, 1);
-  evcp_pushcopy(L, -1, 0);
+  push_json_copy(L, -1, 0, &total);
   lua_remove(L, -2);
+  if (total > EVCP_JSON_MAX_TOTAL)
+    return evcp_error(L, "evcp:tojson: the document's strings total more than %d bytes",
+                      EVCP_JSON_MAX_TOTAL);
   lua_call(L, 1, 1);
   return 1;
 }
 
-/* obj:parent-style accessors: walks up n levels to a view of class cls. */
-static int push_ancestor(lua_State *L, int idx, const char *cls) {
+/* Pushes the nearest view of class cls among the view at idx and its
+ * ancestors, or nil. */
+static void push_ancestor(lua_State *L, int idx, const char *cls) {
   int i;
   lua_pushvalue(L, idx);
   for (i = 0; i < 3; i++) {
-    if (luaL_testudata(L, -1, cls) != NULL) return 1;
+    if (luaL_testudata(L, -1, cls) != NULL) return;
     if (lua_type(L, -1) != LUA_TUSERDATA) break;
     push_parent(L, -1);
     lua_remove(L, -2);
   }
   lua_pop(L, 1);
   lua_pushnil(L);
+}
+
+/* x:charging_location() -> the Location an Evse, Connector, group or Tariff
+ * belongs to. */
+static int evse_location(lua_State *L) {
+  evcp_checkself(L, EVCP_EVSE, "evcp.Evse:charging_location");
+  push_ancestor(L, 1, EVCP_LOCATION);
   return 1;
 }
 
-static int view_location(lua_State *L) {
-  check_view(L, 1);
-  return push_ancestor(L, 1, EVCP_LOCATION);
+static int connector_location(lua_State *L) {
+  evcp_checkself(L, EVCP_CONNECTOR, "evcp.Connector:charging_location");
+  push_ancestor(L, 1, EVCP_LOCATION);
+  return 1;
 }
 
-static int view_evse(lua_State *L) {
-  luaL_checkudata(L, 1, EVCP_CONNECTOR);
-  return push_ancestor(L, 1, EVCP_EVSE);
+static int group_location(lua_State *L) {
+  evcp_checkself(L, EVCP_CONNECTOR_GROUP, "evcp.ConnectorGroup:charging_location");
+  push_ancestor(L, 1, EVCP_LOCATION);
+  return 1;
+}
+
+static int tariff_location(lua_State *L) {
+  evcp_checkself(L, EVCP_TARIFF, "evcp.Tariff:charging_location");
+  push_ancestor(L, 1, EVCP_LOCATION);
+  return 1;
+}
+
+/* conn:evse() -> the Evse a Connector belongs to */
+static int connector_evse(lua_State *L) {
+  evcp_checkself(L, EVCP_CONNECTOR, "evcp.Connector:evse");
+  push_ancestor(L, 1, EVCP_EVSE);
+  return 1;
 }
 
 /* Iterator over child views: upvalues (parent view, array, next index, class). */
@@ -298,6 +351,7 @@ static int children_iter(lua_State *L) {
 }
 
 static int push_iterator(lua_State *L, const char *cls, const char *field) {
+  lua_settop(L, 1);
   push_data(L, 1);
   lua_getfield(L, -1, field);
   if (lua_type(L, -1) != LUA_TTABLE) {
@@ -314,41 +368,45 @@ static int push_iterator(lua_State *L, const char *cls, const char *field) {
 
 /* loc:evses() -> iterator over Evse objects */
 static int location_evses(lua_State *L) {
-  luaL_checkudata(L, 1, EVCP_LOCATION);
+  evcp_checkself(L, EVCP_LOCATION, "evcp.Location:evses");
   return push_iterator(L, EVCP_EVSE, "evses");
 }
 
 /* loc:connector_groups() -> iterator over ConnectorGroup objects */
 static int location_groups(lua_State *L) {
-  luaL_checkudata(L, 1, EVCP_LOCATION);
+  evcp_checkself(L, EVCP_LOCATION, "evcp.Location:connector_groups");
   return push_iterator(L, EVCP_CONNECTOR_GROUP, "connectorGroups");
 }
 
 /* loc:tariffs() -> iterator over Tariff objects */
 static int location_tariffs(lua_State *L) {
-  luaL_checkudata(L, 1, EVCP_LOCATION);
+  evcp_checkself(L, EVCP_LOCATION, "evcp.Location:tariffs");
   return push_iterator(L, EVCP_TARIFF, "tariffs");
 }
 
-/* loc:evse(key) -> the Evse whose uid, id or evseId equals key, or nil */
-static int location_evse(lua_State *L) {
-  static const char *const keys[] = {"uid", "id", "evseId", NULL};
-  int i, k, n;
-  luaL_checkudata(L, 1, EVCP_LOCATION);
-  luaL_checktype(L, 2, LUA_TSTRING);
-  lua_settop(L, 2);
-  push_data(L, 1);
-  lua_getfield(L, 3, "evses");
-  if (lua_type(L, 4) != LUA_TTABLE) return 0;
-  n = (int)lua_rawlen(L, 4);
+/* Pushes the index-th element of field `list` of the document at data_idx
+ * that is a table whose field `key` equals the value at key_idx, or nothing
+ * (returns 0). keys: NULL-terminated field names tried in order. */
+static int find_in(lua_State *L, int data_idx, const char *list, const char *const *keys,
+                   int key_idx) {
+  int i, k, n, arr;
+  data_idx = absindex(L, data_idx);
+  key_idx = absindex(L, key_idx);
+  lua_getfield(L, data_idx, list);
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  arr = lua_gettop(L);
+  n = (int)lua_rawlen(L, arr);
   for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, 4, i);
+    lua_rawgeti(L, arr, i);
     if (lua_type(L, -1) == LUA_TTABLE) {
       for (k = 0; keys[k] != NULL; k++) {
         lua_getfield(L, -1, keys[k]);
-        if (lua_type(L, -1) == LUA_TSTRING && lua_rawequal(L, -1, 2)) {
+        if (lua_type(L, -1) == LUA_TSTRING && lua_rawequal(L, -1, key_idx)) {
           lua_pop(L, 1);
-          push_view(L, EVCP_EVSE, -1, 1);
+          lua_remove(L, arr);
           return 1;
         }
         lua_pop(L, 1);
@@ -356,13 +414,115 @@ static int location_evse(lua_State *L) {
     }
     lua_pop(L, 1);
   }
+  lua_pop(L, 1);
   return 0;
+}
+
+/* loc:evse(key) -> the Evse whose uid, id or evseId equals key, or nil */
+static int location_evse(lua_State *L) {
+  static const char *const keys[] = {"uid", "id", "evseId", NULL};
+  evcp_checkself(L, EVCP_LOCATION, "evcp.Location:evse");
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return evcp_error(L, "evcp.Location:evse: argument #1 (key) must be a string, got %s",
+                      luaL_typename(L, 2));
+  lua_settop(L, 2);
+  push_data(L, 1); /* 3 */
+  if (!find_in(L, 3, "evses", keys, 2)) return 0;
+  push_view(L, EVCP_EVSE, -1, 1);
+  return 1;
 }
 
 /* evse:connectors() -> iterator over Connector objects */
 static int evse_connectors(lua_State *L) {
-  luaL_checkudata(L, 1, EVCP_EVSE);
+  evcp_checkself(L, EVCP_EVSE, "evcp.Evse:connectors");
   return push_iterator(L, EVCP_CONNECTOR, "connectors");
+}
+
+/* Iterator over the array upvalue 1 (holes skipped): upvalue 2 the position. */
+static int list_iter(lua_State *L) {
+  lua_Integer i = (lua_Integer)lua_tonumber(L, lua_upvalueindex(2));
+  lua_Integer n = (lua_Integer)lua_rawlen(L, lua_upvalueindex(1));
+  while (++i <= n) {
+    lua_rawgeti(L, lua_upvalueindex(1), (int)i);
+    if (!lua_isnil(L, -1)) {
+      lua_pushnumber(L, (lua_Number)i);
+      lua_replace(L, lua_upvalueindex(2));
+      return 1;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pushnumber(L, (lua_Number)n);
+  lua_replace(L, lua_upvalueindex(2));
+  return 0;
+}
+
+/* Replaces the array on top with an iterator over it. */
+static int push_list_iterator(lua_State *L) {
+  lua_pushnumber(L, 0);
+  lua_pushcclosure(L, list_iter, 2);
+  return 1;
+}
+
+/*
+ * group:connectors() -> iterator over the Connector objects the group's
+ * references ({evseUid, connectorIds}) name: each referenced EVSE (matched by
+ * uid) of the group's location, then its connectors whose id is listed, in
+ * the EVSE's order. HERE sends the references only when `evses` was asked for
+ * along with `connectorGroups`; otherwise the iterator is empty.
+ */
+static int group_connectors(lua_State *L) {
+  static const char *const uid[] = {"uid", NULL};
+  int refs, r, nrefs, out, count = 0;
+  evcp_checkself(L, EVCP_CONNECTOR_GROUP, "evcp.ConnectorGroup:connectors");
+  lua_settop(L, 1);
+  lua_newtable(L); /* 2: the result */
+  out = 2;
+  push_ancestor(L, 1, EVCP_LOCATION); /* 3 */
+  push_data(L, 1);                    /* 4 */
+  lua_getfield(L, 4, "connectors");   /* 5 */
+  refs = 5;
+  if (lua_isnil(L, 3) || lua_type(L, refs) != LUA_TTABLE) {
+    lua_settop(L, 2);
+    return push_list_iterator(L);
+  }
+  push_data(L, 3); /* 6: the location's document */
+  nrefs = (int)lua_rawlen(L, refs);
+  luaL_checkstack(L, 10, "evcp: out of stack");
+  for (r = 1; r <= nrefs; r++) {
+    int base = lua_gettop(L);
+    lua_rawgeti(L, refs, r); /* base+1: ref */
+    if (lua_type(L, base + 1) == LUA_TTABLE) {
+      lua_getfield(L, base + 1, "evseUid");  /* base+2 */
+      lua_getfield(L, base + 1, "connectorIds"); /* base+3 */
+      if (lua_type(L, base + 2) == LUA_TSTRING && lua_type(L, base + 3) == LUA_TTABLE &&
+          find_in(L, 6, "evses", uid, base + 2)) { /* base+4: evse document */
+        int j, nc, k, nids = (int)lua_rawlen(L, base + 3);
+        push_view(L, EVCP_EVSE, base + 4, 3); /* base+5 */
+        lua_getfield(L, base + 4, "connectors"); /* base+6 */
+        nc = lua_type(L, base + 6) == LUA_TTABLE ? (int)lua_rawlen(L, base + 6) : 0;
+        for (j = 1; j <= nc; j++) {
+          lua_rawgeti(L, base + 6, j); /* base+7 */
+          if (lua_type(L, base + 7) == LUA_TTABLE) {
+            lua_getfield(L, base + 7, "id"); /* base+8 */
+            for (k = 1; k <= nids; k++) {
+              lua_rawgeti(L, base + 3, k);
+              if (lua_type(L, -1) == LUA_TSTRING && lua_rawequal(L, -1, base + 8)) {
+                lua_pop(L, 1);
+                push_view(L, EVCP_CONNECTOR, base + 7, base + 5);
+                lua_rawseti(L, out, ++count);
+                break;
+              }
+              lua_pop(L, 1);
+            }
+          }
+          lua_settop(L, base + 6);
+        }
+      }
+    }
+    lua_settop(L, base);
+  }
+  lua_settop(L, 2);
+  return push_list_iterator(L);
 }
 
 /*
@@ -391,8 +551,7 @@ static int indexed_tariffs_iter(lua_State *L) {
   return 1;
 }
 
-static int indexed_tariffs(lua_State *L) {
-  check_view(L, 1);
+static int push_indexed_tariffs(lua_State *L) {
   lua_settop(L, 1);
   push_ancestor(L, 1, EVCP_LOCATION); /* 2 */
   if (lua_isnil(L, 2)) {
@@ -418,6 +577,16 @@ static int indexed_tariffs(lua_State *L) {
   return 1;
 }
 
+static int connector_tariffs(lua_State *L) {
+  evcp_checkself(L, EVCP_CONNECTOR, "evcp.Connector:tariffs");
+  return push_indexed_tariffs(L);
+}
+
+static int group_tariffs(lua_State *L) {
+  evcp_checkself(L, EVCP_CONNECTOR_GROUP, "evcp.ConnectorGroup:tariffs");
+  return push_indexed_tariffs(L);
+}
+
 /* ---- __tostring -------------------------------------------------------- */
 
 static const char *field_str(lua_State *L, int data_idx, const char *k, const char *dflt) {
@@ -428,16 +597,23 @@ static const char *field_str(lua_State *L, int data_idx, const char *k, const ch
   return s;
 }
 
-static lua_Number field_num(lua_State *L, int data_idx, const char *k) {
-  lua_Number n;
+/* Pushes field k of the table at data_idx as text: a number in %.14g (any
+ * double, no integer conversion), a string as is, else dflt. */
+static void push_field_text(lua_State *L, int data_idx, const char *k, const char *dflt) {
   lua_getfield(L, data_idx, k);
-  n = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : -1;
-  lua_pop(L, 1);
-  return n;
+  if (lua_type(L, -1) == LUA_TNUMBER) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.14g", (double)lua_tonumber(L, -1));
+    lua_pop(L, 1);
+    lua_pushstring(L, buf);
+  } else if (lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushstring(L, dflt);
+  }
 }
 
 static int location_tostring(lua_State *L) {
-  luaL_checkudata(L, 1, EVCP_LOCATION);
+  evcp_checkself(L, EVCP_LOCATION, "evcp.Location.__tostring");
   push_data(L, 1);
   lua_pushfstring(L, "%s: %s (%s)", EVCP_LOCATION, field_str(L, 2, "id", "?"),
                   field_str(L, 2, "name", "unnamed"));
@@ -445,7 +621,7 @@ static int location_tostring(lua_State *L) {
 }
 
 static int evse_tostring(lua_State *L) {
-  luaL_checkudata(L, 1, EVCP_EVSE);
+  evcp_checkself(L, EVCP_EVSE, "evcp.Evse.__tostring");
   push_data(L, 1);
   lua_pushfstring(L, "%s: %s (%s)", EVCP_EVSE,
                   field_str(L, 2, "evseId", field_str(L, 2, "uid", "?")),
@@ -454,18 +630,20 @@ static int evse_tostring(lua_State *L) {
 }
 
 static void push_power(lua_State *L, int data_idx) {
-  lua_Number w = field_num(L, data_idx, "maxPower");
   char buf[64];
-  if (w < 0) {
+  lua_getfield(L, data_idx, "maxPower");
+  if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) >= 0)) {
+    lua_pop(L, 1);
     lua_pushliteral(L, "unknown power");
     return;
   }
-  snprintf(buf, sizeof buf, "%.15g kW", (double)(w / 1000.0));
+  snprintf(buf, sizeof buf, "%.15g kW", (double)(lua_tonumber(L, -1) / 1000.0));
+  lua_pop(L, 1);
   lua_pushstring(L, buf);
 }
 
 static int connector_tostring(lua_State *L) {
-  luaL_checkudata(L, 1, EVCP_CONNECTOR);
+  evcp_checkself(L, EVCP_CONNECTOR, "evcp.Connector.__tostring");
   push_data(L, 1);
   push_power(L, 2);
   lua_pushfstring(L, "%s: %s %s %s, %s", EVCP_CONNECTOR, field_str(L, 2, "standard", "?"),
@@ -475,23 +653,24 @@ static int connector_tostring(lua_State *L) {
 }
 
 static int group_tostring(lua_State *L) {
-  lua_Number n, a;
-  luaL_checkudata(L, 1, EVCP_CONNECTOR_GROUP);
-  push_data(L, 1);
-  push_power(L, 2);
-  n = field_num(L, 2, "connectorCount");
-  a = field_num(L, 2, "availableConnectorCount");
-  if (a < 0)
-    lua_pushfstring(L, "%s: %s, %s, %d connectors", EVCP_CONNECTOR_GROUP,
-                    field_str(L, 2, "standard", "?"), lua_tostring(L, 3), (int)n);
+  evcp_checkself(L, EVCP_CONNECTOR_GROUP, "evcp.ConnectorGroup.__tostring");
+  lua_settop(L, 1);
+  push_data(L, 1);                                      /* 2 */
+  push_power(L, 2);                                     /* 3 */
+  push_field_text(L, 2, "connectorCount", "?");         /* 4 */
+  push_field_text(L, 2, "availableConnectorCount", ""); /* 5 */
+  if (lua_tostring(L, 5)[0] == '\0')
+    lua_pushfstring(L, "%s: %s, %s, %s connectors", EVCP_CONNECTOR_GROUP,
+                    field_str(L, 2, "standard", "?"), lua_tostring(L, 3), lua_tostring(L, 4));
   else
-    lua_pushfstring(L, "%s: %s, %s, %d of %d available", EVCP_CONNECTOR_GROUP,
-                    field_str(L, 2, "standard", "?"), lua_tostring(L, 3), (int)a, (int)n);
+    lua_pushfstring(L, "%s: %s, %s, %s of %s available", EVCP_CONNECTOR_GROUP,
+                    field_str(L, 2, "standard", "?"), lua_tostring(L, 3), lua_tostring(L, 5),
+                    lua_tostring(L, 4));
   return 1;
 }
 
 static int tariff_tostring(lua_State *L) {
-  luaL_checkudata(L, 1, EVCP_TARIFF);
+  evcp_checkself(L, EVCP_TARIFF, "evcp.Tariff.__tostring");
   push_data(L, 1);
   lua_pushfstring(L, "%s: %s %s %s (%s)", EVCP_TARIFF, field_str(L, 2, "type", "adhoc"),
                   field_str(L, 2, "partner", "?"), field_str(L, 2, "name", "unnamed"),
@@ -506,7 +685,7 @@ static int tariff_tostring(lua_State *L) {
  * objects. On failure pushes a message naming the path and returns 0.
  */
 static int check_object_array(lua_State *L, int idx, const char *k, const char *path) {
-  int i, n, ok = 1;
+  int i, n;
   lua_getfield(L, idx, k);
   if (lua_isnil(L, -1) || is_jsonnull(L, -1)) {
     lua_pop(L, 1);
@@ -518,7 +697,7 @@ static int check_object_array(lua_State *L, int idx, const char *k, const char *
     return 0;
   }
   n = (int)lua_rawlen(L, -1);
-  for (i = 1; i <= n && ok; i++) {
+  for (i = 1; i <= n; i++) {
     lua_rawgeti(L, -1, i);
     if (lua_type(L, -1) != LUA_TTABLE) {
       lua_pop(L, 2);
@@ -537,7 +716,7 @@ static int check_object_array(lua_State *L, int idx, const char *k, const char *
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  return ok;
+  return 1;
 }
 
 static int check_coordinate(lua_State *L, int idx, const char *k, lua_Number limit) {
@@ -660,54 +839,41 @@ static int core_locations(lua_State *L) {
   return 2;
 }
 
-/* core.set_json_encoder(fn): the private encoder used by :tojson(). */
+/* core.set_json_encoder(fn): replaces the encoder :tojson() uses (private;
+ * by default evcp.json's encode_document, required on first use). */
 static int core_set_json_encoder(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (!lua_isfunction(L, 1))
+    return evcp_error(L, "core.set_json_encoder: argument #1 must be a function, got %s",
+                      luaL_typename(L, 1));
   lua_settop(L, 1);
-  lua_setfield(L, LUA_REGISTRYINDEX, "evcp.json_encode");
+  lua_setfield(L, LUA_REGISTRYINDEX, ENCODER_KEY);
   return 0;
 }
 
 /* core.copy(v) -> deep plain copy of v with integral numbers as integers */
 static int core_copy(lua_State *L) {
-  luaL_checkany(L, 1);
+  if (lua_isnone(L, 1)) return evcp_error(L, "core.copy: argument #1 expected");
   evcp_pushcopy(L, 1, 0);
   return 1;
 }
 
-/* core.class_of(v) -> "evcp.Location" ... or nil */
-static int core_class_of(lua_State *L) {
-  int i;
-  for (i = 0; view_classes[i] != NULL; i++) {
-    if (luaL_testudata(L, 1, view_classes[i]) != NULL) {
-      lua_pushstring(L, view_classes[i]);
-      return 1;
-    }
-  }
-  return 0;
-}
-
-/* Expects the module table on top; registers class cd. */
-static void new_view_class(lua_State *L, const classdesc *cd, lua_CFunction tostr,
-                           const luaL_Reg *extra) {
+/* Makes view class `name` with the common methods plus `extra`; its __index
+ * is view_index (see there for the upvalues). */
+static void new_view_class(lua_State *L, const char *name, lua_CFunction tostr,
+                           const luaL_Reg *extra, int is_location) {
   const luaL_Reg meta[] = {{"__tostring", tostr}, {"__newindex", view_newindex}, {NULL, NULL}};
   const luaL_Reg common[] = {{"totable", view_totable}, {"tojson", view_tojson}, {NULL, NULL}};
-  luaL_newmetatable(L, cd->name);
-  luaL_setfuncs(L, meta, 0);
-  lua_pushstring(L, cd->name);
-  lua_setfield(L, -2, "__name");
-  lua_newtable(L); /* methods */
+  evcp_createclass(L, name, meta, extra);
+  luaL_getmetatable(L, name);
+  lua_getfield(L, -1, "__index"); /* the methods */
   luaL_setfuncs(L, common, 0);
-  luaL_setfuncs(L, extra, 0);
-  lua_pushvalue(L, -1);
-  lua_pushlightuserdata(L, (void *)cd);
-  lua_pushcclosure(L, view_index, 2);
-  lua_setfield(L, -3, "__index");
-  /* module.classes["Location"] = methods, so the Lua front can add helpers */
-  lua_getfield(L, -3, "classes");
-  lua_insert(L, -2);
-  lua_setfield(L, -2, cd->name + 5); /* skip "evcp." */
-  lua_pop(L, 2);
+  lua_pushvalue(L, -2);
+  lua_pushstring(L, name);
+  if (is_location) lua_pushboolean(L, 1);
+  else lua_pushnil(L);
+  lua_pushcclosure(L, view_index, 4);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
 }
 
 int evcp_object_open(lua_State *L) {
@@ -717,25 +883,39 @@ int evcp_object_open(lua_State *L) {
                                         {"evse", location_evse},
                                         {NULL, NULL}};
   static const luaL_Reg evse_m[] = {
-      {"connectors", evse_connectors}, {"location", view_location}, {NULL, NULL}};
-  static const luaL_Reg connector_m[] = {{"evse", view_evse},
-                                         {"location", view_location},
-                                         {"tariffs", indexed_tariffs},
+      {"connectors", evse_connectors}, {"charging_location", evse_location}, {NULL, NULL}};
+  static const luaL_Reg connector_m[] = {{"evse", connector_evse},
+                                         {"charging_location", connector_location},
+                                         {"tariffs", connector_tariffs},
                                          {NULL, NULL}};
-  static const luaL_Reg group_m[] = {
-      {"location", view_location}, {"tariffs", indexed_tariffs}, {NULL, NULL}};
-  static const luaL_Reg tariff_m[] = {{"location", view_location}, {NULL, NULL}};
+  static const luaL_Reg group_m[] = {{"charging_location", group_location},
+                                     {"tariffs", group_tariffs},
+                                     {"connectors", group_connectors},
+                                     {NULL, NULL}};
+  static const luaL_Reg tariff_m[] = {{"charging_location", tariff_location}, {NULL, NULL}};
   static const luaL_Reg funcs[] = {{"location", core_location},
                                    {"locations", core_locations},
                                    {"set_json_encoder", core_set_json_encoder},
                                    {"copy", core_copy},
-                                   {"class_of", core_class_of},
                                    {NULL, NULL}};
-  new_view_class(L, &location_class, location_tostring, location_m);
-  new_view_class(L, &evse_class, evse_tostring, evse_m);
-  new_view_class(L, &connector_class, connector_tostring, connector_m);
-  new_view_class(L, &group_class, group_tostring, group_m);
-  new_view_class(L, &tariff_class, tariff_tostring, tariff_m);
+  lua_newtable(L); /* the node cache, weak-keyed (see the header) */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, CACHE_KEY);
+  new_view_class(L, EVCP_LOCATION, location_tostring, location_m, 1);
+  new_view_class(L, EVCP_EVSE, evse_tostring, evse_m, 0);
+  new_view_class(L, EVCP_CONNECTOR, connector_tostring, connector_m, 0);
+  new_view_class(L, EVCP_CONNECTOR_GROUP, group_tostring, group_m, 0);
+  new_view_class(L, EVCP_TARIFF, tariff_tostring, tariff_m, 0);
+  /* Transitional: lua/evcp/init.lua still assigns
+   * core.classes.ConnectorGroup.connectors; give it a table nobody reads
+   * (view methods are private and defined here only). Remove with that line. */
+  lua_getfield(L, -1, "classes");
+  lua_newtable(L);
+  lua_setfield(L, -2, "ConnectorGroup");
+  lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0); /* into the module table on top */
   return 0;
 }

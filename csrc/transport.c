@@ -1189,15 +1189,7 @@ int evcp_transport_open(lua_State *L) {
   lua_pushliteral(L, TRANSPORT_RUN);
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
-  luaL_newmetatable(L, TRANSPORT);
-  luaL_setfuncs(L, meta, 0);
-  lua_pushliteral(L, TRANSPORT);
-  lua_setfield(L, -2, "__name");
-  lua_pushliteral(L, TRANSPORT);
-  lua_setfield(L, -2, "__metatable");
-  luaL_newlib(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  evcp_createclass(L, TRANSPORT, meta, methods);
   luaL_setfuncs(L, funcs, 0); /* into the module table, on top */
   return 0;
 }

@@ -95,7 +95,7 @@ describe("core.xml_decode", function()
     assert.is_nil(v)
     assert.matches("deeper than 64", err)
     assert.is_table(core.xml_decode(string.rep("<a>", 60) .. "x" .. string.rep("</a>", 60), SCHEMA))
-    v, err = core.xml_decode("<r>" .. string.rep("x", 2000) .. "</r>", SCHEMA, 1000)
+    v, err = core.xml_decode("<r>" .. string.rep("x", 2000) .. "</r>", SCHEMA, { max_bytes = 1000 })
     assert.is_nil(v)
     assert.matches("larger than 1000 bytes", err)
     for _, bad in ipairs({ "", "<r>", "<r></s>", "<r a='1' a='2'/>", "text", "<r>&undefined;</r>", "<r>\0</r>" }) do

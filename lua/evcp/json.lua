@@ -2,8 +2,11 @@
 --
 -- A lua-cjson instance of evcp's own (`cjson.new()`), configured strictly:
 -- NaN/Infinity/hex numbers are refused, nesting is limited. The
--- application's own `require "cjson"` settings are never touched.
+-- application's own `require "cjson"` settings are never touched. decode
+-- bounds what it accepts first (core.json_scan, csrc/json.c); decode_raw and
+-- encode are the bare codec. Objects' :tojson() finds encode_document here.
 local cjson = require("cjson")
+local core = require("evcp.core")
 
 local M = {}
 
@@ -13,17 +16,71 @@ codec.decode_max_depth(64)
 codec.encode_invalid_numbers(false)
 codec.encode_max_depth(64)
 
---- Limits of one document (TEMPORARY until the bounded decoder lands).
+--- json.limits(max_bytes, max_items) -> the limits table of decode for a
+-- document of at most max_bytes (default 32 MiB). The per-byte bounds of
+-- decode already keep memory within a few times the text; the number of
+-- items an API allows is checked on the decoded document by its reader.
 function M.limits(max_bytes, max_items)
-  return { max_bytes = max_bytes or 32 * 1024 * 1024, max_items = max_items }
+  return { max_bytes = max_bytes or M.MAX_BYTES }
 end
 
---- Decodes a JSON text. Returns the value, or nil and a message.
+--- Default and fixed bounds of decode (see M.decode).
+M.MAX_BYTES = 32 * 1024 * 1024
+M.BYTES_PER_CONTAINER = 24
+M.BYTES_PER_ELEMENT = 8
+M.SLACK_CONTAINERS = 4096
+M.SLACK_ELEMENTS = 16384
+
+local scan = core.json_scan
+local LIMIT_KEYS = { max_bytes = true, max_containers = true, max_elements = true }
+local floor, huge = math.floor, math.huge
+
+local function limit_of(limits, k, dflt)
+  local v = limits[k]
+  if v == nil then return dflt end
+  if type(v) ~= "number" or v ~= v or v < 0 then
+    error("evcp.json.decode: limits." .. k .. " must be a number >= 0, got " .. tostring(v), 3)
+  end
+  return v
+end
+
+--- json.decode(text [, limits]) -> value | nil, message
+-- Decodes a JSON text within bounds, so that no input can make it use more
+-- than a few times its size in memory:
+--   limits.max_bytes       largest text accepted (default 32 MiB)
+--   limits.max_containers  most objects + arrays (default: no fixed number)
+--   limits.max_elements    most array elements + object members (same)
+-- Whatever the limits, a text may hold at most 4096 + #text / 24 objects and
+-- arrays and 16384 + #text / 8 elements (HERE's documents have about one
+-- container per 60 bytes and one element per 17; `[{},{},...]` has one per
+-- 3 and 1.5). A NUL byte and a number too large for a double (which would
+-- decode to inf) are refused too. Raises on bad arguments only.
 function M.decode(text, limits)
-  if type(text) ~= "string" then return nil, "not a string" end
-  if limits and #text > limits.max_bytes then return nil, "document larger than " .. limits.max_bytes .. " bytes" end
-  local ok, v = pcall(codec.decode, text)
-  if ok then return v end
+  if type(text) ~= "string" then
+    error("evcp.json.decode: argument #1 (text) must be a string, got " .. type(text), 2)
+  end
+  local max_bytes, max_c, max_e = M.MAX_BYTES, huge, huge
+  if limits ~= nil then
+    if type(limits) ~= "table" then
+      error("evcp.json.decode: argument #2 (limits) must be a table, got " .. type(limits), 2)
+    end
+    for k in pairs(limits) do
+      if not LIMIT_KEYS[k] then error("evcp.json.decode: unknown limit '" .. tostring(k) .. "'", 2) end
+    end
+    max_bytes = limit_of(limits, "max_bytes", max_bytes)
+    max_c = limit_of(limits, "max_containers", max_c)
+    max_e = limit_of(limits, "max_elements", max_e)
+  end
+  local n = #text
+  if n > max_bytes then
+    return nil, "JSON text of " .. n .. " bytes is larger than " .. floor(max_bytes) .. " bytes"
+  end
+  local dc = M.SLACK_CONTAINERS + floor(n / M.BYTES_PER_CONTAINER)
+  local de = M.SLACK_ELEMENTS + floor(n / M.BYTES_PER_ELEMENT)
+  local ok, msg = scan(text, dc < max_c and dc or max_c, de < max_e and de or max_e)
+  if not ok then return nil, msg end
+  local ok2, v = pcall(codec.decode, text)
+  if ok2 then return v end
   return nil, tostring(v)
 end
 

@@ -18,8 +18,6 @@ static const lua_CFunction areas[] = {evcp_object_open, evcp_json_open, evcp_xml
 int luaopen_evcp_core(lua_State *L) {
   int i;
   lua_newtable(L); /* the module */
-  lua_newtable(L);
-  lua_setfield(L, -2, "classes");
   for (i = 0; areas[i] != NULL; i++) areas[i](L);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "version");

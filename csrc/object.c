@@ -909,13 +909,6 @@ int evcp_object_open(lua_State *L) {
   new_view_class(L, EVCP_CONNECTOR, connector_tostring, connector_m, 0);
   new_view_class(L, EVCP_CONNECTOR_GROUP, group_tostring, group_m, 0);
   new_view_class(L, EVCP_TARIFF, tariff_tostring, tariff_m, 0);
-  /* Transitional: lua/evcp/init.lua still assigns
-   * core.classes.ConnectorGroup.connectors; give it a table nobody reads
-   * (view methods are private and defined here only). Remove with that line. */
-  lua_getfield(L, -1, "classes");
-  lua_newtable(L);
-  lua_setfield(L, -2, "ConnectorGroup");
-  lua_pop(L, 1);
   luaL_setfuncs(L, funcs, 0); /* into the module table on top */
   return 0;
 }

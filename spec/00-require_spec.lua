@@ -1,3 +1,4 @@
+local h = require("helper")
 describe("require 'evcp'", function()
   it("sets no globals", function()
     local before = {}
@@ -33,9 +34,12 @@ describe("require 'evcp'", function()
 
   it("loads the C core with every class", function()
     local core = require("evcp.core")
-    for _, c in ipairs({ "Location", "Evse", "Connector", "ConnectorGroup", "Tariff" }) do
-      assert.is_table(core.classes[c], c)
-    end
+    local loc = assert(require("evcp").v3.parse(h.fixture("seed-001-evses.json")))
+    local evse = loc:evses()()
+    -- every class exists, with its metatable locked under its name
+    assert.equal("evcp.Location", getmetatable(loc))
+    assert.equal("evcp.Evse", getmetatable(evse))
+    assert.equal("evcp.Connector", getmetatable(evse:connectors()()))
     assert.matches("libcurl", core.curl_version())
   end)
 end)

@@ -31,26 +31,4 @@ M.tesla = require("evcp.tesla")
 M.error = errors
 M.is_error = errors.is
 
--- TEMPORARY until the object core provides them itself (issue 7 §5).
-core.set_json_encoder(require("evcp.json").encode_document)
-function core.classes.ConnectorGroup.connectors(group)
-  local loc = group:location()
-  local list = {}
-  for _, ref in ipairs(group:totable().connectors or {}) do
-    local evse = loc and type(ref.evseUid) == "string" and loc:evse(ref.evseUid)
-    if evse then
-      local want = {}
-      for _, id in ipairs(ref.connectorIds or {}) do want[id] = true end
-      for c in evse:connectors() do
-        if want[c.id] then list[#list + 1] = c end
-      end
-    end
-  end
-  local i = 0
-  return function()
-    i = i + 1
-    return list[i]
-  end
-end
-
 return M

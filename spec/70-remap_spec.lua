@@ -18,7 +18,19 @@
 local SEED_NAME = "002_0330fde1adce646d.txt"
 local here = debug.getinfo(1, "S").source:match("^@(.*)70%-remap_spec%.lua$") or "spec/"
 local FIXTURE_PATH = here .. "fixtures/migration-tables.lua"
-local SEED_PATH = here .. "../../shared/seeds/" .. SEED_NAME
+-- The seed sits in the workspace's shared/seeds, two levels above a main
+-- checkout and three above a worktree (wt/NAME); EVCP_SEED_DIR overrides.
+local SEED_PATH
+for _, dir in ipairs({ os.getenv("EVCP_SEED_DIR") or here .. "../../shared/seeds", here .. "../../shared/seeds",
+  here .. "../../../shared/seeds" }) do
+  local f = io.open(dir .. "/" .. SEED_NAME, "rb")
+  if f then
+    f:close()
+    SEED_PATH = dir .. "/" .. SEED_NAME
+    break
+  end
+end
+SEED_PATH = SEED_PATH or (here .. "../../shared/seeds/" .. SEED_NAME)
 
 ---------------------------------------------------------------------------
 -- Reading the markdown tables of the seed

@@ -687,6 +687,81 @@ describe("evcp.tesla", function()
     end
   end)
 
+  -- Issue 7 §3: v2 cannot tell a brand-only SAE_J3400 site from an open one
+  -- (the connectors tutorial), so such a site is not "nacs".
+  local function v2_station(type_ids)
+    local groups = {}
+    for i, id in ipairs(type_ids) do
+      groups[i] = { connectorType = { id = tostring(id) }, maxPowerLevel = 250, fixedCable = true,
+        connectorStatuses = { connectorStatus = { { cpoEvseId = "e" .. i, state = "AVAILABLE" } } } }
+    end
+    return require("cjson").encode({ hasMore = false, count = 1, evStations = { evStation = { {
+      id = "s1", poolId = "pool-1", position = { latitude = 47.6, longitude = -122.3 },
+      connectors = { connector = groups } } } } })
+  end
+
+  it("gives a distinct class to a SAE_J3400 site read through v2", function()
+    local U = tesla.NACS_OR_TESLA_ONLY
+    assert.equal("nacs_or_tesla_only", U)
+    assert.equal(U, tesla.classify({ v2 = {}, evses = { { connectors = { { standard = "SAE_J3400" } } } } }))
+    assert.equal(U, tesla.classify({ v2 = {}, connectorGroups = { { standard = "SAE_J3400" } } }))
+    assert.equal(U, tesla.classify({ v2 = {}, evses = { { connectors = { { standard = "TESLA_S" },
+      { standard = "SAE_J3400" } } } } }))
+    assert.equal("tesla_only", tesla.classify({ v2 = {}, evses = { { connectors = { { standard = "TESLA_S" } } } } }))
+    assert.equal("tesla_only", tesla.classify({ v2 = {}, restrictions = { "brandOnly" },
+      evses = { { connectors = { { standard = "SAE_J3400" } } } } }))
+    assert.is_nil(tesla.classify({ v2 = {}, evses = { { connectors = { { standard = "CHADEMO" } } } } }))
+    assert.equal(U, tesla.classify_connector({ standard = "SAE_J3400", v2TypeId = "43" }))
+    assert.equal(U, tesla.classify_connector({ standard = "SAE_J3400" }, { v2 = {} }))
+    assert.equal("nacs", tesla.classify_connector({ standard = "SAE_J3400" }, {}))
+    local evcp = require("evcp")
+    for _, format in ipairs({ "json" }) do
+      local loc = assert(evcp.v2.parse(v2_station({ 43 }), format)).items[1]
+      assert.equal(U, tesla.classify(loc))
+      for evse in loc:evses() do
+        for c in evse:connectors() do assert.equal(U, tesla.classify_connector(c)) end
+      end
+      assert.equal("tesla_only", tesla.classify(assert(evcp.v2.parse(v2_station({ 68 }))).items[1]))
+      assert.equal(U, tesla.classify(assert(evcp.v2.parse(v2_station({ 68, 43 }))).items[1]))
+    end
+  end)
+
+  it("settles a v2 SAE_J3400 site with one v3 lookup of the same id", function()
+    local evcp = require("evcp")
+    local loc = assert(evcp.v2.parse(v2_station({ 43 }))).items[1]
+    local calls = {}
+    local function fake(answer, err)
+      return { location = function(self, id, opts)
+        calls[#calls + 1] = { self = self, id = id, opts = opts }
+        return answer, err
+      end }
+    end
+    local brand = fake({ id = loc.id, restrictions = { "brandOnly" }, connectorGroups = { { standard = "SAE_J3400" } } })
+    local class, v3 = tesla.settle(brand, loc)
+    assert.equal("tesla_only", class)
+    assert.equal(loc.id, v3.id)
+    assert.equal(1, #calls)
+    assert.equal(brand, calls[1].self)
+    assert.equal("here:evcp:charginglocation:pool-1", calls[1].id)
+    assert.same({ fields = { "connectorGroups" } }, calls[1].opts)
+    local open = fake({ id = loc.id, connectorGroups = { { standard = "SAE_J3400" } } })
+    assert.equal("nacs", (tesla.settle(open, loc)))
+    -- a failed lookup is the client's nil, err
+    local e = { kind = "http", status = 404 }
+    local nothing, err = tesla.settle(fake(nil, e), loc)
+    assert.is_nil(nothing)
+    assert.equal(e, err)
+    -- anything already settled costs no request
+    calls = {}
+    assert.equal("nacs", tesla.settle(open, { evses = { { connectors = { { standard = "SAE_J3400" } } } } }))
+    assert.equal("tesla_only", tesla.settle(open, assert(evcp.v2.parse(v2_station({ 68 }))).items[1]))
+    assert.is_nil(tesla.settle(open, { evses = {} }))
+    assert.equal(0, #calls)
+    raises("evcp.tesla.settle: argument #1 (client) must be an evcp client, got nil", tesla.settle, nil, loc)
+    raises("evcp.tesla.settle: argument #2 (location) must be a table or an evcp Location, got string",
+      tesla.settle, open, "x")
+  end)
+
   it("raises on misuse", function()
     raises("evcp.tesla.classify: argument #1 (location) must be a table or an evcp Location, got nil",
       tesla.classify)

@@ -124,6 +124,7 @@ describe("client.v2 request checks", function()
     assert.equal("network", err.kind)
     assert.matches("/ev/stations.json?prox=52.51667,13.38333,5000&connectortype=31,34", err.url, 1, true)
     v, err = v2:count({ corridor = { { 52.5, 13.4 }, { 52.1, 11.6 } }, corridorwidth = 2000, format = "xml" })
+    assert.is_nil(v)
     assert.equal("network", err.kind)
     assert.matches("/ev/stations/count.xml?corridor=52.5,13.4;52.1,11.6&corridorwidth=2000", err.url, 1, true)
     local it = v2:each_station({ bbox = { 52.6, 13.2, 52.4, 13.5 } })
@@ -304,5 +305,68 @@ describe("v2 station conversion", function()
     assert.is_true(g.fixedCable)
     if math.type then assert.equal("integer", math.type(doc.count)) end
     assert.has_error(function() schema.normalize("x") end)
+  end)
+end)
+
+describe("v2 station conversion on hostile values", function()
+  local cjson = require("cjson")
+  local ODD = { 0, -1, 1.5, 1e300, -1e300, "x", "", true, false, {}, { 1, 2 }, { a = 1 }, ("9"):rep(300), "31" }
+  local function base()
+    return { id = "s", position = { latitude = 1, longitude = 2 }, connectors = { connector = { {
+      connectorType = { id = "31" }, maxPowerLevel = 22, chargingPoint = { numberOfConnectors = 2 },
+      connectorStatuses = { connectorStatus = { { cpoEvseId = "e", state = "AVAILABLE" } } } } } } }
+  end
+  local function parse(st)
+    return evcp.v2.parse(cjson.encode({ hasMore = false, evStations = { evStation = { st } } }))
+  end
+  local SETTERS = {}
+  for _, f in ipairs({ "id", "poolId", "cpoId", "brand", "name", "address", "entrancePosition", "connectors",
+    "position" }) do
+    SETTERS[#SETTERS + 1] = function(st, v) st[f] = v end
+  end
+  for _, f in ipairs({ "connectorType", "chargeCapacity", "maxPowerLevel", "fixedCable", "chargingPoint",
+    "connectorStatuses", "supplierUID", "supplierName", "lastUpdateTimestamp" }) do
+    SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1][f] = v end
+  end
+  for _, f in ipairs({ "cpoEvseId", "cpoConnectorId", "state", "cpoEvseEMI3Id", "physicalReference" }) do
+    SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1].connectorStatuses.connectorStatus[1][f] = v end
+  end
+  for _, f in ipairs({ "numberOfConnectors", "numberOfAvailable", "phases", "chargeMode", "voltsRange",
+    "ampsRange" }) do
+    SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1].chargingPoint[f] = v end
+  end
+  SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1].connectorType.id = v end
+  SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector = v end
+  SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1].connectorStatuses.connectorStatus = v end
+
+  it("never raises: a Location or a decode error, and the Location writes back as JSON", function()
+    local locations = 0
+    for _, v in ipairs(ODD) do
+      for _, set in ipairs(SETTERS) do
+        local st = base()
+        set(st, v)
+        local res, err = parse(st)
+        if res then
+          locations = locations + 1
+          assert.is_string(res.items[1]:tojson())
+        else
+          assert.equal("decode", err.kind)
+        end
+      end
+    end
+    assert.is_true(locations > 400)
+  end)
+
+  it("drops figures out of range instead of passing them on", function()
+    local st = base()
+    local g = st.connectors.connector[1]
+    g.maxPowerLevel, g.chargingPoint.numberOfConnectors, g.chargingPoint.numberOfAvailable = 1e300, 1e300, -3
+    g.connectorStatuses.connectorStatus[1].cpoEvseId = {}
+    local t = assert(parse(st)).items[1]:totable()
+    assert.is_nil(t.evses[1].connectors[1].maxPower)
+    assert.equal("s/1/1", t.evses[1].uid)
+    -- the listed EVSEs count instead, and their statuses
+    assert.equal(1, t.connectorGroups[1].connectorCount)
+    assert.equal(1, t.connectorGroups[1].availableConnectorCount)
   end)
 end)

@@ -209,13 +209,6 @@ local tesla = require("evcp.tesla")
 
 local fixture = dofile(FIXTURE_PATH)
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = copy(x) end
-  return t
-end
-
 local function raises(pattern, f, ...)
   local ok, err = pcall(f, ...)
   assert.is_false(ok)
@@ -255,7 +248,8 @@ describe("spec/fixtures/migration-tables.lua", function()
 
   it("parses the odd rows of the guide's table (no standard cell, empty cells)", function()
     local t = parse_seed(table.concat({
-      "| standard (EV CP API v3) | connectorType.id (EV CP API v2) | connectorType.name (EV CP API v2) | More information |",
+      "| standard (EV CP API v3) | connectorType.id (EV CP API v2) | connectorType.name (EV CP API v2)"
+        .. " | More information |",
       "|---|---|---|---|",
       "| A_B | 7 | Plug A | Plug A. Some remark. |",
       "| X Y | 8 | Plug XY | XY |",
@@ -736,7 +730,8 @@ describe("evcp.tesla", function()
         return answer, err
       end }
     end
-    local brand = fake({ id = loc.id, restrictions = { "brandOnly" }, connectorGroups = { { standard = "SAE_J3400" } } })
+    local brand = fake({ id = loc.id, restrictions = { "brandOnly" },
+      connectorGroups = { { standard = "SAE_J3400" } } })
     local class, v3 = tesla.settle(brand, loc)
     assert.equal("tesla_only", class)
     assert.equal(loc.id, v3.id)

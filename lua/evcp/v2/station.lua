@@ -57,7 +57,8 @@
 -- Hostile input: every text is length-checked before any pattern work, and
 -- every pattern is linear; counts in the data are never used to allocate.
 -- The whole v2 station stays reachable as `v2`.
-local type, ipairs, next, tonumber, floor, sqrt = type, ipairs, next, tonumber, math.floor, math.sqrt
+local type, ipairs, next, tonumber, error, setmetatable = type, ipairs, next, tonumber, error, setmetatable
+local floor, sqrt = math.floor, math.sqrt
 local find, sub, format = string.find, string.sub, string.format
 
 local M = {}
@@ -163,12 +164,19 @@ end
 
 local PHASE_TYPE = { [1] = "ac1Phase", [2] = "ac2PhaseSplit", [3] = "ac3Phase" }
 
---- station.list_of(wrapper, key) -> array
--- wrapper[key] as an array: a single object is wrapped, anything else gives {}.
+-- The empty list list_of hands out: one shared table that refuses writes.
+local EMPTY = setmetatable({}, {
+  __newindex = function() error("evcp.v2.station: the empty list of list_of is read-only", 2) end,
+  __metatable = false,
+})
+
+--- station.list_of(wrapper, key) -> array (read it, do not modify it)
+-- wrapper[key] as an array: the array itself, a single object wrapped in a
+-- new one, anything else a shared read-only empty list.
 local function list_of(wrapper, key)
-  if type(wrapper) ~= "table" then return {} end
+  if type(wrapper) ~= "table" then return EMPTY end
   local v = wrapper[key]
-  if type(v) ~= "table" then return {} end
+  if type(v) ~= "table" then return EMPTY end
   if v[1] == nil and next(v) ~= nil then return { v } end
   return v
 end

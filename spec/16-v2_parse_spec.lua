@@ -125,6 +125,7 @@ describe("client.v2 request checks", function()
     -- coordinates exactly as given (7 significant digits would send 52.51667)
     assert.matches("/ev/stations.json?prox=52.516667,13.383333,5000&connectortype=31,34", err.url, 1, true)
     v, err = v2:count({ corridor = { { 52.5, 13.4 }, { 52.1, 11.6 } }, corridorwidth = 2000, format = "xml" })
+    assert.is_nil(v)
     assert.equal("network", err.kind)
     assert.matches("/ev/stations/count.xml?corridor=52.5,13.4;52.1,11.6&corridorwidth=2000", err.url, 1, true)
     local it = v2:each_station({ bbox = { 52.6, 13.2, 52.4, 13.5 } })
@@ -139,5 +140,234 @@ describe("client.v2 request checks", function()
     assert.matches("evcp.V2 of evcp.Client", tostring(d.v2), 1, true)
     d:close()
     assert.has_error(function() d.v2:stations({ prox = { 1, 2, 3 } }) end)
+  end)
+end)
+
+-- Issue 7 §1 and §3: the station conversion (evcp.v2.station) on fixtures whose
+-- expected values are written out here (spec/fixtures/v2/README.md).
+describe("v2 station conversion", function()
+  local MULTI_JSON = h.fixture("v2/multi.json")
+  local MULTI_XML = h.fixture("v2/multi.xml")
+  local RED = { "IEC_60309_2_THREE_16", "IEC_60309_2_THREE_32", "IEC_60309_2_THREE_64" }
+
+  local function project(loc)
+    local t = loc:totable()
+    local evses = {}
+    for i, e in ipairs(t.evses or {}) do
+      local cs = {}
+      for j, c in ipairs(e.connectors) do
+        cs[j] = { id = c.id, standard = c.standard, standards = c.standards, v2TypeId = c.v2TypeId,
+          powerType = c.powerType, maxVoltage = c.maxVoltage, maxCurrent = c.maxCurrent,
+          maxPower = c.maxPower, format = c.format }
+      end
+      evses[i] = { uid = e.uid, status = e.status, evseId = e.evseId, physicalReference = e.physicalReference,
+        connectors = cs }
+    end
+    local groups = {}
+    for i, g in ipairs(t.connectorGroups or {}) do
+      groups[i] = { standard = g.standard, standards = g.standards, v2TypeId = g.v2TypeId, maxPower = g.maxPower,
+        connectorCount = g.connectorCount, availableConnectorCount = g.availableConnectorCount,
+        connectors = g.connectors }
+    end
+    return { id = t.id, operator = t.operator, cpoLocationId = t.cpoLocationId, evses = evses, groups = groups }
+  end
+
+  local WANT = {
+    id = "here:evcp:charginglocation:evcp0-c3RhdGlvbi1tdWx0aQ",
+    operator = { name = "Sub Brand", partnerId = "partner-0001" },
+    cpoLocationId = "CPO-LOC-17",
+    evses = {
+      { uid = "E1", status = "charging", evseId = "DE*ABC*E1", connectors = {
+        { id = "E1-chademo", standard = "CHADEMO", standards = { "CHADEMO" }, v2TypeId = "29", powerType = "dc",
+          maxVoltage = 500, maxCurrent = 125, maxPower = 50000, format = "cable" },
+        { id = "E1-ccs", standard = "IEC_62196_T2_COMBO", standards = { "IEC_62196_T2_COMBO" }, v2TypeId = "34",
+          powerType = "dc", maxVoltage = 920, maxCurrent = 200, maxPower = 150000, format = "cable" } } },
+      { uid = "E2", status = "available", evseId = "DE*ABC*E2", physicalReference = "2", connectors = {
+        { id = "E2-ccs", standard = "IEC_62196_T2_COMBO", standards = { "IEC_62196_T2_COMBO" }, v2TypeId = "34",
+          powerType = "dc", maxVoltage = 920, maxCurrent = 200, maxPower = 150000, format = "cable" } } },
+      -- 480 V line to line is 277 V line to neutral
+      { uid = "E3", status = "outOfOrder", connectors = {
+        { id = "E3-red", standards = RED, v2TypeId = "36", powerType = "ac3Phase", maxVoltage = 277,
+          maxCurrent = 32, maxPower = 22080, format = "socket" } } },
+      { uid = "E4", status = "available", connectors = {
+        { id = "E4-new", v2TypeId = "99", powerType = "ac1Phase", maxVoltage = 230, maxCurrent = 32,
+          maxPower = 7400 } } },
+    },
+    groups = {
+      { standard = "CHADEMO", standards = { "CHADEMO" }, v2TypeId = "29", maxPower = 50000, connectorCount = 1,
+        availableConnectorCount = 0, connectors = { { evseUid = "E1", connectorIds = { "E1-chademo" } } } },
+      { standard = "IEC_62196_T2_COMBO", standards = { "IEC_62196_T2_COMBO" }, v2TypeId = "34", maxPower = 150000,
+        connectorCount = 2, availableConnectorCount = 1, connectors = {
+          { evseUid = "E1", connectorIds = { "E1-ccs" } }, { evseUid = "E2", connectorIds = { "E2-ccs" } } } },
+      { standards = RED, v2TypeId = "36", maxPower = 22080, connectorCount = 1, availableConnectorCount = 0,
+        connectors = { { evseUid = "E3", connectorIds = { "E3-red" } } } },
+      { v2TypeId = "99", maxPower = 7400, connectorCount = 1, availableConnectorCount = 1,
+        connectors = { { evseUid = "E4", connectorIds = { "E4-new" } } } },
+      { v2TypeId = "26", maxPower = 11000, connectorCount = 1 },
+    },
+  }
+
+  it("makes one EVSE per cpoEvseId, with one connector per item, in JSON and XML alike", function()
+    for _, case in ipairs({ { MULTI_JSON, "json" }, { MULTI_XML, "xml" } }) do
+      local res = assert(evcp.v2.parse(case[1], case[2]))
+      h.assert_same(WANT, project(res.items[1]))
+      local n = 0
+      for _ in res.items[1]:evses() do n = n + 1 end
+      assert.equal(4, n)
+    end
+  end)
+
+  it("takes operator.partnerId from supplierUID and cpoLocationId from cpoId (HERE's examples)", function()
+    local j = assert(evcp.v2.parse(JSON)).items[1]
+    assert.same({ name = "Recharge", partnerId = "1f7ef60a-cca5-11ed-8dd9-42010aa40002" }, j:totable().operator)
+    assert.equal("0476045c-f356-11ed-a976-42010aa40fc0", j.cpoLocationId)
+    local x = assert(evcp.v2.parse(XML, "xml")).items[1]
+    assert.same({ name = "PlugIT", partnerId = "23e7f64c-cca5-11ed-9ad5-42010aa40002" }, x:totable().operator)
+    assert.equal("54ef0904-10db-11ee-8aa5-42010aa40fc0", x.cpoLocationId)
+  end)
+
+  it("keeps line-to-neutral 3-phase figures (HERE's current example: 230 V at 22 kW, 32 A)", function()
+    local x = assert(evcp.v2.parse(XML, "xml")).items[1]
+    for evse in x:evses() do
+      for c in evse:connectors() do
+        assert.equal(230, c.maxVoltage)
+        assert.equal(32, c.maxCurrent)
+      end
+    end
+  end)
+
+  it("reads a recorded HERE answer without connectorStatuses as counts only", function()
+    local res = assert(evcp.v2.parse(h.fixture("here-v2/recorded-station-details.json")))
+    local t = res.items[1]:totable()
+    assert.is_nil(t.evses)
+    h.assert_same({ { standard = "IEC_62196_T2", standards = { "IEC_62196_T2" }, v2TypeId = "31", maxPower = 22080,
+      connectorCount = 2, availableConnectorCount = 2 } }, t.connectorGroups)
+    assert.same({ name = "RWE eRoaming" }, t.operator)
+  end)
+
+  local function station_json(group)
+    return '{"hasMore":false,"evStations":{"evStation":[{"id":"s","position":{"latitude":1,"longitude":2},'
+      .. '"connectors":{"connector":[' .. group .. ']}}]}}'
+  end
+  local function station_xml(group)
+    return '<r><hasMore>false</hasMore><evStations><evStation id="s"><position><latitude>1</latitude>'
+      .. '<longitude>2</longitude></position><connectors><connector>' .. group
+      .. '</connector></connectors></evStation></evStations></r>'
+  end
+
+  it("never allocates from numberOfConnectors (a million claimed, none listed)", function()
+    local bodies = {
+      { station_json('{"connectorType":{"id":"31"},"chargingPoint":{"numberOfConnectors":1000000}}'), "json" },
+      { station_xml('<connectorType><id>31</id></connectorType><chargingPoint>'
+        .. '<numberOfConnectors>1000000</numberOfConnectors></chargingPoint>'), "xml" },
+    }
+    for _, b in ipairs(bodies) do
+      assert(#b[1] < 400)
+      collectgarbage()
+      local before, t0 = collectgarbage("count"), os.clock()
+      local res = assert(evcp.v2.parse(b[1], b[2]))
+      local t = res.items[1]:totable()
+      assert.is_true(os.clock() - t0 < 0.5, "took " .. (os.clock() - t0) .. " s")
+      assert.is_true(collectgarbage("count") - before < 4096, "grew by " .. (collectgarbage("count") - before) .. " KB")
+      assert.is_nil(t.evses)
+      assert.equal(1000000, t.connectorGroups[1].connectorCount)
+    end
+  end)
+
+  it("reads long or odd electrical texts in linear time, ignoring what is too long", function()
+    local texts = { ("9"):rep(40000), ("1-"):rep(20000), ("9"):rep(20000) .. "V", ("1 "):rep(20000) .. "A",
+      ("V"):rep(40000), "380-480VAC, 3-phase at max. " .. ("3"):rep(40000) .. " A" }
+    local t0 = os.clock()
+    for _, s in ipairs(texts) do
+      local group = '{"connectorType":{"id":"31"},"chargeCapacity":"' .. s .. '","connectorStatuses":'
+        .. '{"connectorStatus":[{"cpoEvseId":"e","state":"AVAILABLE"}]},"chargingPoint":{"voltsRange":"'
+        .. s .. '","ampsRange":"' .. s .. '"}}'
+      local res = assert(evcp.v2.parse(station_json(group)))
+      for evse in res.items[1]:evses() do
+        for c in evse:connectors() do
+          assert.is_nil(c.maxVoltage)
+          assert.is_nil(c.maxCurrent)
+        end
+      end
+    end
+    assert.is_true(os.clock() - t0 < 1, "took " .. (os.clock() - t0) .. " s")
+  end)
+
+  it("gives XML the JSON's price.currency (a string) and normalizes single items and integers", function()
+    local x = assert(evcp.v2.parse(MULTI_XML, "xml")).items[1]
+    assert.equal("EUR", x.v2.connectors.connector[1].connectorDetails.pricing[1].price.currency)
+    local schema = require("evcp.v2.schema")
+    local doc = assert(schema.normalize(h.decode(
+      '{"count":2.0,"evStations":{"evStation":{"id":"a","connectors":{"connector":{"connectorDetails":'
+      .. '{"pricing":{"price":{"value":"0.5","currency":"EUR"}}},"fixedCable":"true"}}}}}')))
+    assert.equal("a", doc.evStations.evStation[1].id)
+    local g = doc.evStations.evStation[1].connectors.connector[1]
+    assert.same({ value = 0.5, currency = "EUR" }, g.connectorDetails.pricing[1].price)
+    assert.is_true(g.fixedCable)
+    if math.type then assert.equal("integer", math.type(doc.count)) end
+    assert.has_error(function() schema.normalize("x") end)
+  end)
+end)
+
+describe("v2 station conversion on hostile values", function()
+  local cjson = require("cjson")
+  local ODD = { 0, -1, 1.5, 1e300, -1e300, "x", "", true, false, {}, { 1, 2 }, { a = 1 }, ("9"):rep(300), "31" }
+  local function base()
+    return { id = "s", position = { latitude = 1, longitude = 2 }, connectors = { connector = { {
+      connectorType = { id = "31" }, maxPowerLevel = 22, chargingPoint = { numberOfConnectors = 2 },
+      connectorStatuses = { connectorStatus = { { cpoEvseId = "e", state = "AVAILABLE" } } } } } } }
+  end
+  local function parse(st)
+    return evcp.v2.parse(cjson.encode({ hasMore = false, evStations = { evStation = { st } } }))
+  end
+  local SETTERS = {}
+  for _, f in ipairs({ "id", "poolId", "cpoId", "brand", "name", "address", "entrancePosition", "connectors",
+    "position" }) do
+    SETTERS[#SETTERS + 1] = function(st, v) st[f] = v end
+  end
+  for _, f in ipairs({ "connectorType", "chargeCapacity", "maxPowerLevel", "fixedCable", "chargingPoint",
+    "connectorStatuses", "supplierUID", "supplierName", "lastUpdateTimestamp" }) do
+    SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1][f] = v end
+  end
+  for _, f in ipairs({ "cpoEvseId", "cpoConnectorId", "state", "cpoEvseEMI3Id", "physicalReference" }) do
+    SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1].connectorStatuses.connectorStatus[1][f] = v end
+  end
+  for _, f in ipairs({ "numberOfConnectors", "numberOfAvailable", "phases", "chargeMode", "voltsRange",
+    "ampsRange" }) do
+    SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1].chargingPoint[f] = v end
+  end
+  SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1].connectorType.id = v end
+  SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector = v end
+  SETTERS[#SETTERS + 1] = function(st, v) st.connectors.connector[1].connectorStatuses.connectorStatus = v end
+
+  it("never raises: a Location or a decode error, and the Location writes back as JSON", function()
+    local locations = 0
+    for _, v in ipairs(ODD) do
+      for _, set in ipairs(SETTERS) do
+        local st = base()
+        set(st, v)
+        local res, err = parse(st)
+        if res then
+          locations = locations + 1
+          assert.is_string(res.items[1]:tojson())
+        else
+          assert.equal("decode", err.kind)
+        end
+      end
+    end
+    assert.is_true(locations > 400)
+  end)
+
+  it("drops figures out of range instead of passing them on", function()
+    local st = base()
+    local g = st.connectors.connector[1]
+    g.maxPowerLevel, g.chargingPoint.numberOfConnectors, g.chargingPoint.numberOfAvailable = 1e300, 1e300, -3
+    g.connectorStatuses.connectorStatus[1].cpoEvseId = {}
+    local t = assert(parse(st)).items[1]:totable()
+    assert.is_nil(t.evses[1].connectors[1].maxPower)
+    assert.equal("s/1/1", t.evses[1].uid)
+    -- the listed EVSEs count instead, and their statuses
+    assert.equal(1, t.connectorGroups[1].connectorCount)
+    assert.equal(1, t.connectorGroups[1].availableConnectorCount)
   end)
 end)

@@ -18,7 +18,19 @@
 local SEED_NAME = "002_0330fde1adce646d.txt"
 local here = debug.getinfo(1, "S").source:match("^@(.*)70%-remap_spec%.lua$") or "spec/"
 local FIXTURE_PATH = here .. "fixtures/migration-tables.lua"
-local SEED_PATH = here .. "../../shared/seeds/" .. SEED_NAME
+-- The seed sits in the workspace's shared/seeds, two levels above a main
+-- checkout and three above a worktree (wt/NAME); EVCP_SEED_DIR overrides.
+local SEED_PATH
+for _, dir in ipairs({ os.getenv("EVCP_SEED_DIR") or here .. "../../shared/seeds", here .. "../../shared/seeds",
+  here .. "../../../shared/seeds" }) do
+  local f = io.open(dir .. "/" .. SEED_NAME, "rb")
+  if f then
+    f:close()
+    SEED_PATH = dir .. "/" .. SEED_NAME
+    break
+  end
+end
+SEED_PATH = SEED_PATH or (here .. "../../shared/seeds/" .. SEED_NAME)
 
 ---------------------------------------------------------------------------
 -- Reading the markdown tables of the seed
@@ -197,13 +209,6 @@ local tesla = require("evcp.tesla")
 
 local fixture = dofile(FIXTURE_PATH)
 
-local function copy(v)
-  if type(v) ~= "table" then return v end
-  local t = {}
-  for k, x in pairs(v) do t[k] = copy(x) end
-  return t
-end
-
 local function raises(pattern, f, ...)
   local ok, err = pcall(f, ...)
   assert.is_false(ok)
@@ -243,7 +248,8 @@ describe("spec/fixtures/migration-tables.lua", function()
 
   it("parses the odd rows of the guide's table (no standard cell, empty cells)", function()
     local t = parse_seed(table.concat({
-      "| standard (EV CP API v3) | connectorType.id (EV CP API v2) | connectorType.name (EV CP API v2) | More information |",
+      "| standard (EV CP API v3) | connectorType.id (EV CP API v2) | connectorType.name (EV CP API v2)"
+        .. " | More information |",
       "|---|---|---|---|",
       "| A_B | 7 | Plug A | Plug A. Some remark. |",
       "| X Y | 8 | Plug XY | XY |",
@@ -673,6 +679,82 @@ describe("evcp.tesla", function()
     for g in open:connector_groups() do
       assert.equal("nacs", tesla.classify_connector(g))
     end
+  end)
+
+  -- Issue 7 §3: v2 cannot tell a brand-only SAE_J3400 site from an open one
+  -- (the connectors tutorial), so such a site is not "nacs".
+  local function v2_station(type_ids)
+    local groups = {}
+    for i, id in ipairs(type_ids) do
+      groups[i] = { connectorType = { id = tostring(id) }, maxPowerLevel = 250, fixedCable = true,
+        connectorStatuses = { connectorStatus = { { cpoEvseId = "e" .. i, state = "AVAILABLE" } } } }
+    end
+    return require("cjson").encode({ hasMore = false, count = 1, evStations = { evStation = { {
+      id = "s1", poolId = "pool-1", position = { latitude = 47.6, longitude = -122.3 },
+      connectors = { connector = groups } } } } })
+  end
+
+  it("gives a distinct class to a SAE_J3400 site read through v2", function()
+    local U = tesla.NACS_OR_TESLA_ONLY
+    assert.equal("nacs_or_tesla_only", U)
+    assert.equal(U, tesla.classify({ v2 = {}, evses = { { connectors = { { standard = "SAE_J3400" } } } } }))
+    assert.equal(U, tesla.classify({ v2 = {}, connectorGroups = { { standard = "SAE_J3400" } } }))
+    assert.equal(U, tesla.classify({ v2 = {}, evses = { { connectors = { { standard = "TESLA_S" },
+      { standard = "SAE_J3400" } } } } }))
+    assert.equal("tesla_only", tesla.classify({ v2 = {}, evses = { { connectors = { { standard = "TESLA_S" } } } } }))
+    assert.equal("tesla_only", tesla.classify({ v2 = {}, restrictions = { "brandOnly" },
+      evses = { { connectors = { { standard = "SAE_J3400" } } } } }))
+    assert.is_nil(tesla.classify({ v2 = {}, evses = { { connectors = { { standard = "CHADEMO" } } } } }))
+    assert.equal(U, tesla.classify_connector({ standard = "SAE_J3400", v2TypeId = "43" }))
+    assert.equal(U, tesla.classify_connector({ standard = "SAE_J3400" }, { v2 = {} }))
+    assert.equal("nacs", tesla.classify_connector({ standard = "SAE_J3400" }, {}))
+    local evcp = require("evcp")
+    for _, format in ipairs({ "json" }) do
+      local loc = assert(evcp.v2.parse(v2_station({ 43 }), format)).items[1]
+      assert.equal(U, tesla.classify(loc))
+      for evse in loc:evses() do
+        for c in evse:connectors() do assert.equal(U, tesla.classify_connector(c)) end
+      end
+      assert.equal("tesla_only", tesla.classify(assert(evcp.v2.parse(v2_station({ 68 }))).items[1]))
+      assert.equal(U, tesla.classify(assert(evcp.v2.parse(v2_station({ 68, 43 }))).items[1]))
+    end
+  end)
+
+  it("settles a v2 SAE_J3400 site with one v3 lookup of the same id", function()
+    local evcp = require("evcp")
+    local loc = assert(evcp.v2.parse(v2_station({ 43 }))).items[1]
+    local calls = {}
+    local function fake(answer, err)
+      return { location = function(self, id, opts)
+        calls[#calls + 1] = { self = self, id = id, opts = opts }
+        return answer, err
+      end }
+    end
+    local brand = fake({ id = loc.id, restrictions = { "brandOnly" },
+      connectorGroups = { { standard = "SAE_J3400" } } })
+    local class, v3 = tesla.settle(brand, loc)
+    assert.equal("tesla_only", class)
+    assert.equal(loc.id, v3.id)
+    assert.equal(1, #calls)
+    assert.equal(brand, calls[1].self)
+    assert.equal("here:evcp:charginglocation:pool-1", calls[1].id)
+    assert.same({ fields = { "connectorGroups" } }, calls[1].opts)
+    local open = fake({ id = loc.id, connectorGroups = { { standard = "SAE_J3400" } } })
+    assert.equal("nacs", (tesla.settle(open, loc)))
+    -- a failed lookup is the client's nil, err
+    local e = { kind = "http", status = 404 }
+    local nothing, err = tesla.settle(fake(nil, e), loc)
+    assert.is_nil(nothing)
+    assert.equal(e, err)
+    -- anything already settled costs no request
+    calls = {}
+    assert.equal("nacs", tesla.settle(open, { evses = { { connectors = { { standard = "SAE_J3400" } } } } }))
+    assert.equal("tesla_only", tesla.settle(open, assert(evcp.v2.parse(v2_station({ 68 }))).items[1]))
+    assert.is_nil(tesla.settle(open, { evses = {} }))
+    assert.equal(0, #calls)
+    raises("evcp.tesla.settle: argument #1 (client) must be an evcp client, got nil", tesla.settle, nil, loc)
+    raises("evcp.tesla.settle: argument #2 (location) must be a table or an evcp Location, got string",
+      tesla.settle, open, "x")
   end)
 
   it("raises on misuse", function()

@@ -25,8 +25,9 @@ local type, tostring, tonumber, error, ipairs, setmetatable =
 
 local M = {}
 
+-- common_name defaults to name (the guide repeats the name in most rows)
 local function C(id, standards, name, common_name)
-  return { id = id, standards = standards, name = name, common_name = common_name, state = "current" }
+  return { id = id, standards = standards, name = name, common_name = common_name or name, state = "current" }
 end
 
 local function D(id, name)
@@ -38,17 +39,17 @@ local function U(id, placeholder)
 end
 
 local ROWS = {
-  C(5, { "DOMESTIC_B" }, "Domestic plug/socket type B (NEMA 5-15)", "Domestic plug/socket type B (NEMA 5-15)"),
+  C(5, { "DOMESTIC_B" }, "Domestic plug/socket type B (NEMA 5-15)"),
   C(6, { "NEMA_5_20" }, "NEMA 5-20 (3 pin)", "Domestic plug/socket type B (NEMA 5-20 (3 pin))"),
-  C(7, { "DOMESTIC_D" }, "Domestic plug/socket type D (BS 546, 3 pin, 5A)", "Domestic plug/socket type D (BS 546, 3 pin, 5A)"),
-  C(8, { "DOMESTIC_E" }, "Domestic plug/socket type E (CEE 7/5)", "Domestic plug/socket type E (CEE 7/5)"),
-  C(9, { "DOMESTIC_F" }, "Domestic plug/socket type F (CEE 7/4 (Schuko))", "Domestic plug/socket type F (CEE 7/4 (Schuko))"),
-  C(11, { "DOMESTIC_G" }, "Domestic plug/socket type G (BS 1363, IS 401 & 411, MS 58)", "Domestic plug/socket type G (BS 1363, IS 401 & 411, MS 58)"),
-  C(12, { "DOMESTIC_H" }, "Domestic plug/socket type H (SI 32)", "Domestic plug/socket type H (SI 32)"),
-  C(13, { "DOMESTIC_I" }, "Domestic plug/socket type I (AS/NZS 3112)", "Domestic plug/socket type I (AS/NZS 3112)"),
-  C(20, { "DOMESTIC_K" }, "Domestic plug/socket type K (Section 107-2-D1)", "Domestic plug/socket type K (Section 107-2-D1)"),
-  C(22, { "DOMESTIC_L" }, "Domestic plug/socket type L (CEI 23-16/VII)", "Domestic plug/socket type L (CEI 23-16/VII)"),
-  C(23, { "DOMESTIC_M" }, "Domestic plug/socket type M (South African 15 A/250 V)", "Domestic plug/socket type M (South African 15 A/250 V)"),
+  C(7, { "DOMESTIC_D" }, "Domestic plug/socket type D (BS 546, 3 pin, 5A)"),
+  C(8, { "DOMESTIC_E" }, "Domestic plug/socket type E (CEE 7/5)"),
+  C(9, { "DOMESTIC_F" }, "Domestic plug/socket type F (CEE 7/4 (Schuko))"),
+  C(11, { "DOMESTIC_G" }, "Domestic plug/socket type G (BS 1363, IS 401 & 411, MS 58)"),
+  C(12, { "DOMESTIC_H" }, "Domestic plug/socket type H (SI 32)"),
+  C(13, { "DOMESTIC_I" }, "Domestic plug/socket type I (AS/NZS 3112)"),
+  C(20, { "DOMESTIC_K" }, "Domestic plug/socket type K (Section 107-2-D1)"),
+  C(22, { "DOMESTIC_L" }, "Domestic plug/socket type L (CEI 23-16/VII)"),
+  C(23, { "DOMESTIC_M" }, "Domestic plug/socket type M (South African 15 A/250 V)"),
   C(29, { "CHADEMO" }, "JEVS G 105 (CHAdeMO)", "CHAdeMO"),
   C(30, { "IEC_62196_T1" }, "IEC 62196-2 type 1 (SAE J1772)", "Type 1 (SAE J1772)"),
   C(31, { "IEC_62196_T2" }, "IEC 62196-2 type 2 (Type 2)", "Type 2"),
@@ -56,25 +57,26 @@ local ROWS = {
   C(33, { "IEC_62196_T1_COMBO" }, "IEC 62196-3 type 1 combo (SAE J1772)", "CCS1"),
   C(34, { "IEC_62196_T2_COMBO" }, "IEC 62196-3 type 2 combo (Mennekes)", "CCS2"),
   C(35, { "IEC_60309_2_SINGLE_16" }, "IEC 60309 : industrial P + N + E (AC)", "Industrial blue AC"),
-  C(36, { "IEC_60309_2_THREE_16", "IEC_60309_2_THREE_32", "IEC_60309_2_THREE_64" }, "IEC 60309 : industrial 3P + E + N (AC)", "Industrial red AC"),
-  C(42, { "DOMESTIC_J" }, "Domestic plug/socket type J (SEV 1011) (T13, T23)", "Domestic plug/socket type J (SEV 1011) (T13, T23)"),
+  C(36, { "IEC_60309_2_THREE_16", "IEC_60309_2_THREE_32", "IEC_60309_2_THREE_64" },
+    "IEC 60309 : industrial 3P + E + N (AC)", "Industrial red AC"),
+  C(42, { "DOMESTIC_J" }, "Domestic plug/socket type J (SEV 1011) (T13, T23)"),
   C(43, { "SAE_J3400" }, "Tesla Connector", "North American Charging Standard (NACS, SAE J3400)"),
-  C(48, { "DOMESTIC_A" }, "Domestic plug/socket type A (NEMA 1-15, 2 pins)", "Domestic plug/socket type A (NEMA 1-15, 2 pins)"),
-  C(49, { "DOMESTIC_C" }, "Domestic plug/socket type C (CEE 7/17, 2 pins)", "Domestic plug/socket type C (CEE 7/17, 2 pins)"),
+  C(48, { "DOMESTIC_A" }, "Domestic plug/socket type A (NEMA 1-15, 2 pins)"),
+  C(49, { "DOMESTIC_C" }, "Domestic plug/socket type C (CEE 7/17, 2 pins)"),
   C(50, { "IEC_62196_T3A" }, "IEC 62196-2 type 3a (SCAME)", "Type 3a"),
-  C(51, { "NEMA_14_50" }, "Domestic plug/socket type B (NEMA 14-50)", "Domestic plug/socket type B (NEMA 14-50)"),
-  C(52, { "GBT_AC" }, "GB/T (Chinese) AC connector", "GB/T (Chinese) AC connector"),
-  C(53, { "GBT_DC" }, "GB/T (Chinese) DC connector", "GB/T (Chinese) DC connector"),
-  C(55, { "NEMA_6_50" }, "Domestic plug/socket type B (NEMA 6-50)", "Domestic plug/socket type B (NEMA 6-50)"),
-  C(56, { "NEMA_6_30" }, "Domestic plug/socket type B (NEMA 6-30)", "Domestic plug/socket type B (NEMA 6-30)"),
-  C(57, { "NEMA_10_30" }, "Domestic plug/socket type B (NEMA 10-30)", "Domestic plug/socket type B (NEMA 10-30)"),
-  C(58, { "NEMA_10_50" }, "Domestic plug/socket type B (NEMA 10-50)", "Domestic plug/socket type B (NEMA 10-50)"),
-  C(59, { "NEMA_14_30" }, "Domestic plug/socket type B (NEMA 14-30)", "Domestic plug/socket type B (NEMA 14-30)"),
-  C(61, { "DOMESTIC_N" }, "Domestic plug/socket type N (NBR 14136, 3 pins)", "Domestic plug/socket type N (NBR 14136, 3 pins)"),
-  C(62, { "DOMESTIC_O" }, "Domestic plug/socket type O (TIS 166-2549, 3 pins)", "Domestic plug/socket type O (TIS 166-2549, 3 pins)"),
+  C(51, { "NEMA_14_50" }, "Domestic plug/socket type B (NEMA 14-50)"),
+  C(52, { "GBT_AC" }, "GB/T (Chinese) AC connector"),
+  C(53, { "GBT_DC" }, "GB/T (Chinese) DC connector"),
+  C(55, { "NEMA_6_50" }, "Domestic plug/socket type B (NEMA 6-50)"),
+  C(56, { "NEMA_6_30" }, "Domestic plug/socket type B (NEMA 6-30)"),
+  C(57, { "NEMA_10_30" }, "Domestic plug/socket type B (NEMA 10-30)"),
+  C(58, { "NEMA_10_50" }, "Domestic plug/socket type B (NEMA 10-50)"),
+  C(59, { "NEMA_14_30" }, "Domestic plug/socket type B (NEMA 14-30)"),
+  C(61, { "DOMESTIC_N" }, "Domestic plug/socket type N (NBR 14136, 3 pins)"),
+  C(62, { "DOMESTIC_O" }, "Domestic plug/socket type O (TIS 166-2549, 3 pins)"),
   C(63, { "CHAOJI" }, "ChaoJi connector (CHAdeMO 3.0)", "ChaoJi"),
-  C(64, { "PANTOGRAPH_TOP_DOWN" }, "Cross-rail pantograph (SAE J3105-1)", "Cross-rail pantograph (SAE J3105-1)"),
-  C(65, { "PANTOGRAPH_BOTTOM_UP" }, "Bus-up pantograph (SAE J3105-2)", "Bus-up pantograph (SAE J3105-2)"),
+  C(64, { "PANTOGRAPH_TOP_DOWN" }, "Cross-rail pantograph (SAE J3105-1)"),
+  C(65, { "PANTOGRAPH_BOTTOM_UP" }, "Bus-up pantograph (SAE J3105-2)"),
   C(66, { "TESLA_R" }, "Tesla Connector R", "Tesla Roadster connector"),
   C(67, { "MCS" }, "MCS (Megawatt Charging System)", "Megawatt Charging System (MCS)"),
   C(68, { "TESLA_S" }, "Tesla Proprietary Connector (TESLA_S)", "Tesla connector Model-S-type (oval, 5 pin)"),

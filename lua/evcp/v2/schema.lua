@@ -1,26 +1,261 @@
---- evcp.v2.schema: the shapes of HERE's v2 documents (JSON and XML).
+--- evcp.v2.schema: the shapes of HERE's v2 documents, one set of facts for JSON and XML.
+--
+--   local schema = require "evcp.v2.schema"
+--   core.xml_decode(body, schema.XML)      -- the XML schema, derived from FACTS
+--   doc = schema.normalize(doc)            -- a decoded JSON or XML document made canonical
+--
+-- HERE writes the JSON form of a v2 document as a mirror of its XML
+-- (here-v2.md §5.3): the root's content is the top level, attributes are
+-- plain properties, a repeated element is an array under the element's name.
+-- What XML cannot say by itself is which elements repeat (a list of one
+-- looks like a single child), which texts are numbers and which booleans.
+-- FACTS below records exactly that, once. From it:
+--   * schema.XML is the table core.xml_decode reads ({arrays, numbers,
+--     booleans}, each name -> true or -> a set of parent element names);
+--   * schema.normalize(doc) brings a decoded document of either format to the
+--     canonical shape: every listed element an array, numbers numbers
+--     (integers as integers on Lua 5.4), booleans booleans.
+-- After normalize, the JSON and the XML answer of one resource are deeply
+-- equal (spec/56-v2_formats_spec.lua checks it for every v2 resource).
+local type, pairs, ipairs, next, tonumber, error, pcall = type, pairs, ipairs, next, tonumber, error, pcall
+local tointeger = math.tointeger -- nil on LuaJIT (no integer subtype)
+
 local M = {}
 
--- How v2's XML maps onto its JSON (here-v2.md §5.3): which elements repeat,
--- which hold numbers and booleans. "value" is a number only inside "price".
-M.XML = {
-  arrays = {
-    evStation = true, connector = true, connectorStatus = true, roaming = true, emaId = true,
-    supplierEmaID = true, phone = true, website = true, pricing = true, regularOpeningHours = true,
-    period = true, annualOpenings = true, type = true, currency = true, evse = true,
-    Message = true,
-  },
-  numbers = {
-    count = true, distance = true, latitude = true, longitude = true, maxPowerLevel = true,
-    totalNumberOfConnectors = true, numberOfConnectors = true, numberOfAvailable = true,
-    numberOfInUse = true, numberOfOutOfService = true, numberOfReserved = true, daymask = true,
-    phases = true, volts = true, amps = true, amount = true, value = { price = true },
-  },
-  booleans = {
-    hasMore = true, fixedCable = true, open24x7 = true, pay = true, reservable = true,
-    privateAccess = true, restrictedAccess = true, accept = true,
-  },
+-- Root elements of the v2 resources (local names). An element whose parent
+-- is "ROOT" in FACTS sits directly under one of these in XML and at the top
+-- level in JSON.
+M.ROOTS = { "evStationsResult", "countResult", "evsesResult", "connectorTypesResult",
+  "powerFeedTypesResult", "roamings", "Error" }
+
+-- One row per fact: { element name, kind, parents }.
+--   kind "list":    the element repeats; JSON has an array under its name
+--   kind "integer": a whole number
+--   kind "number":  a number
+--   kind "boolean": true or false
+-- parents: nil = under any parent; else the parent element names the fact
+-- holds under ("ROOT" = the document's top level).
+local FACTS = {
+  -- lists
+  { "evStation", "list" }, -- evStations.evStation[]
+  { "connector", "list", { "connectors" } }, -- a station's groups; an EVSE's connectors (evses bulk)
+  { "connectorStatus", "list" },
+  { "roaming", "list" }, -- a station's roaming[]; the Roamings resource's entries
+  { "emaId", "list" },
+  { "supplierEmaID", "list" },
+  { "phone", "list" },
+  { "website", "list" },
+  { "pricing", "list" },
+  { "regularOpeningHours", "list" },
+  { "period", "list" },
+  { "annualOpenings", "list" },
+  { "type", "list", { "types" } }, -- paymentMethods.*.types.type[]
+  { "currency", "list", { "currencies" } }, -- cash.currencies.currency[] (price.currency is one code)
+  { "country", "list", { "roaming" } }, -- Roamings: the countries of an eMSP (address.country is one code)
+  { "evse", "list" }, -- evses bulk: pools.pool[].evses.evse[]
+  { "pool", "list", { "pools" } },
+  { "connectorType", "list", { "ROOT" } }, -- Connector Types resource (a group's connectorType is one object)
+  { "powerFeedType", "list", { "ROOT" } }, -- Power Feed Types resource (a group's powerFeedType is one object)
+  { "Message", "list" }, -- error envelope {"Type", "Message": [...]}
+  -- whole numbers
+  { "count", "integer" },
+  { "distance", "integer" },
+  { "totalNumberOfConnectors", "integer" },
+  { "numberOfConnectors", "integer" },
+  { "numberOfAvailable", "integer" },
+  { "numberOfInUse", "integer" },
+  { "numberOfOutOfService", "integer" },
+  { "numberOfReserved", "integer" },
+  { "daymask", "integer" },
+  { "phases", "integer" },
+  { "volts", "integer" },
+  { "amps", "integer" },
+  { "amount", "integer" },
+  -- numbers
+  { "latitude", "number" },
+  { "longitude", "number" },
+  { "maxPowerLevel", "number" },
+  { "value", "number", { "price" } }, -- unit.value and contact values are text
+  -- booleans
+  { "hasMore", "boolean" },
+  { "fixedCable", "boolean" },
+  { "open24x7", "boolean" },
+  { "pay", "boolean" },
+  { "reservable", "boolean" },
+  { "privateAccess", "boolean" },
+  { "restrictedAccess", "boolean" },
+  { "accept", "boolean" },
 }
 
+-- Copies of the rows, for specs and tools.
+function M.facts()
+  local out = {}
+  for i, r in ipairs(FACTS) do
+    local parents
+    if r[3] then
+      parents = {}
+      for j, p in ipairs(r[3]) do parents[j] = p end
+    end
+    out[i] = { name = r[1], kind = r[2], parents = parents }
+  end
+  return out
+end
+
+---------------------------------------------------------------------------
+-- derived tables
+
+-- LIST[name], VALUE[name]: true (any parent) or a set of parent names, with
+-- "ROOT" kept as is; VALUE_KIND[name]: the kind of a value fact.
+local LIST, VALUE, VALUE_KIND = {}, {}, {}
+
+local function add(map, name, parents)
+  if parents == nil then
+    map[name] = true
+    return
+  end
+  local cur = map[name]
+  if cur == true then return end
+  if cur == nil then
+    cur = {}
+    map[name] = cur
+  end
+  for _, p in ipairs(parents) do cur[p] = true end
+end
+
+for _, r in ipairs(FACTS) do
+  local name, kind, parents = r[1], r[2], r[3]
+  if kind == "list" then
+    add(LIST, name, parents)
+  else
+    if VALUE_KIND[name] and VALUE_KIND[name] ~= kind then
+      error("evcp.v2.schema: element '" .. name .. "' has two value kinds")
+    end
+    VALUE_KIND[name] = kind
+    add(VALUE, name, parents)
+  end
+end
+
+-- XML parent sets: "ROOT" stands for every root element name.
+local function xml_set(map, only_kind)
+  local out = {}
+  for name, where in pairs(map) do
+    if only_kind == nil or only_kind[VALUE_KIND[name]] then
+      if where == true then
+        out[name] = true
+      else
+        local set = {}
+        for p in pairs(where) do
+          if p == "ROOT" then
+            for _, root in ipairs(M.ROOTS) do set[root] = true end
+          else
+            set[p] = true
+          end
+        end
+        out[name] = set
+      end
+    end
+  end
+  return out
+end
+
+--- schema.XML: the schema table core.xml_decode takes ({arrays, numbers,
+-- booleans}), computed from FACTS. Treat it as read-only.
+M.XML = {
+  arrays = xml_set(LIST),
+  numbers = xml_set(VALUE, { integer = true, number = true }),
+  booleans = xml_set(VALUE, { boolean = true }),
+}
+
+---------------------------------------------------------------------------
+-- normalize
+
+local MAX_DEPTH = 100
+local MAX_NUMBER_TEXT = 64
+
+local function holds(map, name, parent)
+  local where = map[name]
+  if where == true then return true end
+  return where ~= nil and where[parent] == true
+end
+
+-- A table counts as an array when it is empty or has [1].
+local function is_array(v)
+  return v[1] ~= nil or next(v) == nil
+end
+
+local function number_of(v)
+  if type(v) == "string" then
+    if #v > MAX_NUMBER_TEXT then return nil end
+    v = tonumber(v)
+  end
+  if type(v) ~= "number" or v ~= v or v == 1 / 0 or v == -1 / 0 then return nil end
+  return v
+end
+
+-- The canonical form of scalar v of element `name` under `parent`.
+local function scalar(v, name, parent)
+  if not holds(VALUE, name, parent) then return v end
+  local kind = VALUE_KIND[name]
+  if kind == "boolean" then
+    if v == "true" then return true end
+    if v == "false" then return false end
+    return v
+  end
+  local n = number_of(v)
+  if n == nil then return v end
+  if kind == "integer" and tointeger then return tointeger(n) or n end
+  return n
+end
+
+local walk
+
+-- Normalizes value v of element `name` under `parent`; returns the new value.
+local function element(v, name, parent, depth)
+  if type(v) == "table" then
+    walk(v, name, depth + 1)
+    return v
+  end
+  return scalar(v, name, parent)
+end
+
+walk = function(t, parent, depth)
+  if depth > MAX_DEPTH then
+    error({ too_deep = true })
+  end
+  for k, v in pairs(t) do
+    if type(k) == "string" then
+      local list = holds(LIST, k, parent)
+      if list and not (type(v) == "table" and is_array(v)) then
+        v = { v }
+        t[k] = v
+      end
+      if type(v) == "table" and is_array(v) then
+        -- the items are elements named k (XML repeats k)
+        for i = 1, #v do v[i] = element(v[i], k, parent, depth) end
+      else
+        t[k] = element(v, k, parent, depth)
+      end
+    end
+  end
+end
+
+--- schema.normalize(doc) -> doc | nil, message
+-- Brings a decoded v2 document (JSON or XML, any resource) to the canonical
+-- shape, in place, and returns it: elements FACTS lists as repeating are
+-- arrays (a single one is wrapped), number and boolean elements hold numbers
+-- and booleans (numeric and "true"/"false" texts are converted; integer
+-- elements become Lua integers on 5.4). Anything else is left as it is.
+-- A document nested deeper than 100 levels gives nil and a message.
+function M.normalize(doc)
+  if type(doc) ~= "table" then
+    error("evcp.v2.schema.normalize: argument #1 (doc) must be a table, got " .. type(doc), 2)
+  end
+  local ok, e = pcall(walk, doc, "ROOT", 0)
+  if ok then return doc end
+  if type(e) == "table" and e.too_deep then
+    return nil, "v2 document nested deeper than " .. MAX_DEPTH .. " levels"
+  end
+  error(e, 0)
+end
 
 return M

@@ -606,7 +606,7 @@ describe("evcp emulator launcher #slow", function()
 end)
 
 describe("evcp emulator with the bundled dataset #slow", function()
-  local have_dataset = io.open("lua/evcp/emulator/dataset.lua", "r")
+  local have_dataset = io.open("emulator/lua/evcp_emulator/dataset.lua", "r")
   if have_dataset then have_dataset:close() end
   local run = have_dataset and it or pending
 

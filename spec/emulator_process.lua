@@ -5,6 +5,20 @@ local cjson = require("cjson").new()
 
 local M = {}
 
+-- The repository root, from this file's place (spec/emulator_process.lua).
+local ROOT = (debug.getinfo(1, "S").source:match("^@(.*)spec/[^/]*$") or "./")
+if ROOT == "" then ROOT = "./" end
+M.root = ROOT
+
+-- An emulator module by its short name ("dataset" -> evcp_emulator.dataset). The
+-- emulator is not part of the library: its modules live in emulator/lua, which this
+-- puts on package.path first.
+function M.module(name)
+  local dir = ROOT .. "emulator/lua/?.lua"
+  if not package.path:find(dir, 1, true) then package.path = dir .. ";" .. package.path end
+  return require("evcp_emulator." .. name)
+end
+
 local function shell_quote(s)
   return "'" .. s:gsub("'", "'\\''") .. "'"
 end

@@ -68,8 +68,18 @@ local CHOICES = {
   evses_root = "evsesResult",              -- EVSEs bulk: ev:evsesResult/pools/pool[@id]/evses/evse
   connectortypes_root = "connectorTypesResult", -- ev:connectorTypesResult/connectorType{name,id}
   roamings_root = "roamings",              -- documented root; children roaming{emsp,partnerId,country*}
+  powerfeedtypes_root = "powerFeedTypesResult", -- ev:powerFeedTypesResult/powerFeedType{name,id}
+  -- HERE documents the Powerfeedtypes resource but not its list: the emulator's list is
+  -- v3's PowerType enum, in the spec's order, numbered from 1
+  power_feed_types = {
+    { "1", "AC single phase", "ac1Phase" }, { "2", "AC two phase", "ac2Phase" },
+    { "3", "AC split phase", "ac2PhaseSplit" }, { "4", "AC three phase", "ac3Phase" },
+    { "5", "DC", "dc" },
+  },
   -- (rule) compact output: JSON without whitespace, XML with no indentation [encode]
-  -- (rule) `evStations` is left out when a page is empty [stations_doc]
+  -- (rule) `evStations` is always there, as in HERE's examples: an empty page is
+  --        {"hasMore":false,"count":0,"evStations":{"evStation":[]}}, XML <evStations/>
+  --        [stations_doc]
 
   -- mapping a v3 location to a v2 station [static_of, build_station, connector_group]
   -- (rule) station id = the poolId's part after its first "-" when that is unique,
@@ -85,7 +95,7 @@ local CHOICES = {
   price_incl_vat = true,         -- price value = ad hoc price * (1 + vat/100), 4 decimals
   -- day bits of `daymask`: Monday = 1 ... Sunday = 64; 127 = every day
   day_bit = { mo = 1, tu = 2, we = 4, th = 8, fr = 16, sa = 32, su = 64 },
-  phases = { ac1Phase = 1, ac2PhaseSplit = 2, ac3Phase = 3 },
+  phases = { ac1Phase = 1, ac2Phase = 2, ac2PhaseSplit = 2, ac3Phase = 3 },
   -- v3 tariff price dimension -> v2 pricingModel, unit value (amount 1)
   pricing = {
     energy = { "kWh", "kWh" }, flat = { "Session", "Session" },
@@ -766,7 +776,7 @@ local function stations_doc(stations, has_more, with_count)
   local doc = obj()
   put(doc, "hasMore", has_more)
   if with_count then put(doc, "count", #stations) end
-  if #stations > 0 then put(doc, "evStations", put(obj(), "evStation", arr(stations))) end
+  put(doc, "evStations", put(obj(), "evStation", arr(stations)))
   return doc
 end
 
@@ -976,6 +986,18 @@ local function get_connector_types()
   return "ev:" .. CHOICES.connectortypes_root, CONNECTOR_TYPES
 end
 
+local POWER_FEED_TYPES
+local function get_power_feed_types()
+  if not POWER_FEED_TYPES then
+    local list = arr()
+    for _, t in ipairs(CHOICES.power_feed_types) do
+      list[#list + 1] = put(put(obj(), "name", t[2]), "id", t[1])
+    end
+    POWER_FEED_TYPES = put(obj(), "powerFeedType", list)
+  end
+  return "ev:" .. CHOICES.powerfeedtypes_root, POWER_FEED_TYPES
+end
+
 local function get_roamings()
   local by_id, order = {}, {}
   for _, c in ipairs(S.db.countries or {}) do
@@ -1047,6 +1069,8 @@ function M.route(path)
       root, doc = get_connector_types()
     elseif base == "roamings" then
       root, doc = get_roamings()
+    elseif base == "powerfeedtypes" then
+      root, doc = get_power_feed_types()
     else
       local kind, id = match(base, "^(%a+)/([^/]+)$")
       if kind == "stations" then

@@ -649,3 +649,54 @@ describe("evcp emulator with the bundled dataset #slow", function()
     end
   end)
 end)
+
+describe("evcp-emulator rock #slow", function()
+  teardown(function() ep.stop_all() end)
+
+  local ROCKSPEC = ep.root .. "evcp-emulator-scm-1.rockspec"
+
+  it("lists every emulator module and data file, and nothing of the library", function()
+    local f = assert(io.open(ROCKSPEC, "rb"))
+    local text = f:read("*a")
+    f:close()
+    local listed = {}
+    for key, file in text:gmatch('%["([^"]+)"%] = "([^"]+)"') do listed[file] = key end
+    local p = io.popen("cd " .. ep.shell_quote(ep.root) .. " && find emulator -type f ! -name '.*' | sort")
+    local missing = {}
+    for file in p:lines() do
+      if not listed[file] then missing[#missing + 1] = file end
+      listed[file] = nil
+    end
+    p:close()
+    assert.are.same({}, missing)
+    listed["bin/evcp-emulator"], listed["bin/evcp-with-emulator"] = nil, nil
+    assert.are.same({}, listed) -- nothing else (no lua/evcp/...)
+    assert.truthy(text:find('type = "none"', 1, true)) -- builtin would copy lua/ too
+  end)
+
+  local probe = io.popen("command -v luarocks 2>/dev/null")
+  local have_luarocks = probe:read("*a") ~= ""
+  probe:close();
+  (have_luarocks and it or pending)("installs with luarocks and runs from another directory", function()
+    local tree = os.tmpname()
+    os.remove(tree)
+    finally(function() os.execute("rm -rf " .. ep.shell_quote(tree)) end)
+    local p = io.popen(("cd %s && env -u LD_PRELOAD luarocks make --tree %s %s 2>&1; echo rc=$?")
+      :format(ep.shell_quote(ep.root), ep.shell_quote(tree), "evcp-emulator-scm-1.rockspec"))
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:find("rc=0", 1, true), out)
+    local lua_files = io.popen("find " .. ep.shell_quote(tree) .. "/share -path '*/evcp/*'")
+    assert.are.equal("", lua_files:read("*a")) -- the library is not in this rock
+    lua_files:close()
+    -- from /tmp, through the install tree only
+    local cmd = ("cd /tmp && env -u LD_PRELOAD %s/bin/evcp-with-emulator -- sh -c %s 2>&1; echo rc=$?")
+      :format(ep.shell_quote(tree), ep.shell_quote(
+        'curl -s "$EVCP_TEST_URL/ev/stations.json?prox=52.516667,13.383333,5000&apiKey=demo-key"'))
+    p = io.popen(cmd)
+    out = p:read("*a")
+    p:close()
+    assert.truthy(out:find('"evStation":[{', 1, true), out)
+    assert.truthy(out:find("rc=0", 1, true), out)
+  end)
+end)

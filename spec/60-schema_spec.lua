@@ -517,3 +517,14 @@ describe("emulator responses match the OpenAPI document #slow", function()
     end)
   end)
 end)
+
+-- The last spec file that can start emulators of its own runs before this: every
+-- emulator the suite started through spec/emulator_process.lua must be gone by now.
+describe("emulator processes started by the specs", function()
+  it("are all stopped", function()
+    local ep = require("emulator_process")
+    local forgotten = ep.stop_all() -- stopped here, but still a failure: not a leak
+    assert.are.equal(0, forgotten, "emulators their spec did not stop")
+    assert.are.same({}, ep.leftovers())
+  end)
+end)

@@ -66,7 +66,8 @@ local function load_de(path, out)
           operator = business(op),
           modified = date or "2022-05-23T12:00:00Z",
           address = {
-            label = line .. (extra and (" " .. extra) or "") .. ", " .. (pc or "") .. " " .. (city or "") .. ", Germany",
+            label = line .. (extra and (" " .. extra) or "") .. ", " .. (pc or "") .. " "
+              .. (city or "") .. ", Germany",
             street = nonempty(street), houseNumber = nonempty(house), postalCode = pc, city = city,
             state = nonempty(get(row, "Bundesland")),
             county = nonempty((gsub(get(row, "Kreis/kreisfreie Stadt") or "", "^Kreisfreie Stadt ", ""))),

@@ -124,7 +124,11 @@ local function load_us(path, out)
         evses = {},
       }
       local ph = gsub(get(row, "Station Phone") or "", "[^%d]", "")
-      if #ph == 10 then site.phone = "+1" .. ph elseif #ph == 11 and sub(ph, 1, 1) == "1" then site.phone = "+" .. ph end
+      if #ph == 10 then
+        site.phone = "+1" .. ph
+      elseif #ph == 11 and sub(ph, 1, 1) == "1" then
+        site.phone = "+" .. ph
+      end
       -- address
       local street_full = nonempty(get(row, "Street Address"))
       local house, street

@@ -910,3 +910,69 @@ describe("evcp emulator, v2 and v3 describe the same sites #slow", function()
         :format(locations, evses, multi))
     end)
 end)
+
+describe("evcp emulator, v2 shapes against HERE's recorded responses #slow", function()
+  -- the recorded v2 answers (HerePy's fixtures) hold the RWE station that
+  -- emulator/data/locations/herepy-berlin.json was written from
+  local DIR
+  for _, d in ipairs({ ep.root .. "../shared/data/here-v2-recorded/",
+    ep.root .. "../../shared/data/here-v2-recorded/" }) do
+    if read_all(d .. "ev_charging_stations_circular.json") then DIR = DIR or d end
+  end
+  local emu
+
+  setup(function()
+    if DIR then emu = start("--status-interval 0 --api-key k1") end
+  end)
+
+  teardown(function()
+    ep.stop_all()
+  end)
+
+  -- every key both documents have holds the same JSON type (and arrays stay arrays)
+  local function same_types(rec, mine, path, out)
+    if type(rec) ~= type(mine) then
+      out[#out + 1] = path .. ": " .. type(rec) .. " recorded, " .. type(mine) .. " here"
+      return
+    end
+    if type(rec) ~= "table" then return end
+    if (#rec > 0) ~= (#mine > 0) and next(rec) and next(mine) then
+      out[#out + 1] = path .. ": array and object"
+    end
+    for k, v in pairs(rec) do
+      if mine[k] ~= nil then same_types(v, mine[k], path .. "." .. tostring(k), out) end
+    end
+  end
+
+  local function rwe(doc)
+    for _, s in ipairs(stations_of(doc)) do
+      if s.name == "RWE Effizienz GmbH" then return s end
+    end
+  end
+
+  local run = DIR and it or pending
+  run("writes the recorded search and details answers' keys with their JSON types", function()
+    local circular = cjson.decode(read_all(DIR .. "ev_charging_stations_circular.json"))
+    local details = cjson.decode(read_all(DIR .. "ev_charging_station_details.json"))
+    local search = request(emu, "/ev/stations.json?prox=52.516667,13.383333,5000&apiKey=k1").json
+    local mine = assert(rwe(search), "the RWE station is in the Berlin search")
+    local problems = {}
+    same_types(circular, search, "$", problems)
+    same_types(circular.evStations.evStation[1], mine, "station", problems)
+    same_types(details.evStations.evStation[1], mine, "details", problems)
+    assert.are.same({}, problems)
+    -- the facts the hand-written location took from the recording
+    local r = circular.evStations.evStation[1]
+    assert.are.equal(r.position.latitude, mine.position.latitude)
+    assert.are.equal(r.position.longitude, mine.position.longitude)
+    assert.are.equal(r.address.street, mine.address.street)
+    assert.are.equal(r.address.postalCode, mine.address.postalCode)
+    assert.are.equal(r.totalNumberOfConnectors, mine.totalNumberOfConnectors)
+    assert.are.equal(r.connectors.connector[1].connectorType.id, mine.connectors.connector[1].connectorType.id)
+    -- details by id: hasMore false and no count, as recorded
+    local d = request(emu, "/ev/pools/" .. mine.poolId .. ".json?apiKey=k1").json
+    assert.is_false(d.hasMore)
+    assert.is_nil(d.count)
+    assert.is_nil(details.count)
+  end)
+end)

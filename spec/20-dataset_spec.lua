@@ -1,7 +1,7 @@
--- Tests for the emulator data set (lua/evcp/emulator/dataset.lua).
--- Run from the repository root with LUA_PATH="./lua/?.lua;./lua/?/init.lua;;".
+-- Tests for the emulator data set (emulator/lua/evcp_emulator/dataset.lua and its
+-- sources). Run from the repository root (sh spec/run.sh lua5.4 spec/20-dataset_spec.lua).
 
-local dataset = require("evcp.emulator.dataset")
+local dataset = require("emulator_process").module("dataset")
 local cjson = require("cjson").new()
 
 local RUNTIME = jit and jit.version or _VERSION
@@ -193,7 +193,9 @@ describe("emulator dataset #slow", function()
   end)
 
   it("has records from every source", function()
-    assert.equals(10, db.counts.seed)
+    assert.equals(4, db.counts["here-seeds"])
+    assert.equals(1, db.counts["herepy-berlin"])
+    assert.equals(5, db.counts["synthetic-berlin"])
     assert.is_true(db.counts["uk-ncr"] > 3500)
     assert.is_true(db.counts.afdc > 2500)
     assert.is_true(db.counts.bnetza > 150)
@@ -372,8 +374,8 @@ describe("emulator dataset #slow", function()
     local driver = os.tmpname()
     local fh = assert(io.open(driver, "w"))
     fh:write([[
-package.path = "./lua/?.lua;./lua/?/init.lua;" .. package.path
-local dataset = require("evcp.emulator.dataset")
+package.path = "./emulator/lua/?.lua;" .. package.path
+local dataset = require("evcp_emulator.dataset")
 local cjson = require("cjson").new()
 ]])
     fh:write("local function canon(v)\n" ..

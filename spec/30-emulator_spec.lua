@@ -1,8 +1,8 @@
 -- Tests for the local HERE EV Charge Points v3 emulator (bin/evcp-emulator):
 -- starts real emulator processes and talks to them with the curl command.
--- Uses the hand-made dataset spec/fixtures/emulator-mini-db.lua.
-
-local cjson = require("cjson").new()
+-- Uses the hand-made dataset spec/fixtures/emulator-mini-db.lua. Every emulator a
+-- case starts is stopped in a `finally`, and each describe's teardown stops whatever is
+-- left, so a failing case leaves no process behind.
 
 local FIXTURE = "spec/fixtures/emulator-mini-db.lua"
 local SEED001 = "246udbvy497hq-aGVyZS1ldjplY29tb3ZlbWVudDoyMDEyMTg1ODgz"
@@ -12,8 +12,8 @@ local EMSP_B = "bbbbbbbb-0000-0000-0000-000000000002"
 local TARIFF_PATTERN = "^^(all|adhoc|cpo|emsp|partner:.{36}(;name=.*)?|.{36}(,.*)*)$"
 
 local ep = require("emulator_process")
-local shell_quote, read_all, sleep, start, stop, request =
-  ep.shell_quote, ep.read_all, ep.sleep, ep.start, ep.stop, ep.request
+local read_all, sleep, start, stop, request =
+  ep.read_all, ep.sleep, ep.start, ep.stop, ep.request
 
 local function now()
   local p = io.popen("date +%s.%N")
@@ -46,7 +46,7 @@ describe("evcp emulator #slow", function()
   end)
 
   teardown(function()
-    stop(emu)
+    ep.stop_all()
   end)
 
   local function get(path, opts)
@@ -505,6 +505,7 @@ describe("evcp emulator #slow", function()
 end)
 
 describe("evcp emulator dynamic status #slow", function()
+  teardown(function() ep.stop_all() end)
   local ids = {}
   for i = 1, 30 do ids[i] = ("gen-%02d"):format(i) end
   local path = "/v3/locations?apiKey=demo-key&fields=evses&ids=" .. table.concat(ids, ",")
@@ -529,7 +530,8 @@ describe("evcp emulator dynamic status #slow", function()
     local origin = math.floor(now()) - 100
     local args = "--data " .. FIXTURE .. " --status-interval 1 --seed 7 --start-time " .. origin
     local a, b = start(args), start(args .. " --workers 2")
-    local ok, err = pcall(function()
+    finally(function() stop(a); stop(b) end)
+    do
       local agreed = false
       for _ = 1, 5 do
         local sa, sb = statuses(a), statuses(b)
@@ -547,16 +549,15 @@ describe("evcp emulator dynamic status #slow", function()
         assert.truthy(m:match("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$"), m)
       end
       assert.is_true(changed > 0)
-    end)
-    stop(a)
-    stop(b)
-    assert(ok, err)
+    end
   end)
 
   it("differs between seeds", function()
     local origin = math.floor(now()) - 5000
     local a = start("--data " .. FIXTURE .. " --status-interval 1000 --seed 1 --start-time " .. origin)
+    finally(function() stop(a) end)
     local b = start("--data " .. FIXTURE .. " --status-interval 1000 --seed 2 --start-time " .. origin)
+    finally(function() stop(b) end)
     local sa, sb = statuses(a), statuses(b)
     stop(a)
     stop(b)
@@ -565,6 +566,8 @@ describe("evcp emulator dynamic status #slow", function()
 end)
 
 describe("evcp emulator launcher #slow", function()
+  teardown(function() ep.stop_all() end)
+
   it("prints usage and rejects unknown options", function()
     local p = io.popen("env -u LD_PRELOAD bin/evcp-emulator --help; echo rc=$?")
     local out = p:read("*a")
@@ -580,15 +583,32 @@ describe("evcp emulator launcher #slow", function()
 
   it("exits 0 on SIGTERM and removes its temporary directory", function()
     local emu = start("--data " .. FIXTURE)
-    local p = io.popen("ps -o args= --ppid " .. emu.pid)
-    local children = p:read("*a")
-    p:close()
-    local dir = children:match("nginx: master process %S+ %-p (%S+)")
-    assert.truthy(dir, children)
+    finally(function() stop(emu) end)
+    -- the nginx master is the launcher's child (found through /proc, not ps)
+    local dir = emu.dir
+    assert.truthy(dir, "no nginx child of the launcher " .. tostring(emu.pid))
+    assert.is_true(#emu.nginx >= 2) -- master and worker
     assert.truthy(read_all(dir .. "/nginx.conf"))
     assert.are.equal(0, stop(emu))
     assert.is_nil(read_all(dir .. "/nginx.conf"))
     assert.is_nil(io.open(dir, "r") and io.open(dir .. "/config.lua", "r"))
+    for _, pid in ipairs(emu.nginx) do assert.is_false(ep.alive(pid), "nginx " .. pid) end
+    assert.is_false(ep.alive(emu.pid))
+  end)
+
+  it("stops every process even when the launcher is killed", function()
+    local emu = start("--data " .. FIXTURE)
+    finally(function() stop(emu) end)
+    os.execute("kill -KILL " .. emu.pid)
+    -- the watchdog stops nginx within about a second
+    local gone = false
+    for _ = 1, 60 do
+      gone = true
+      for _, pid in ipairs(emu.nginx) do if ep.alive(pid) then gone = false end end
+      if gone then break end
+      sleep(0.1)
+    end
+    assert.is_true(gone, table.concat(ep.leftovers(), "; "))
   end)
 
   it("exits 1 with the error log when the dataset fails to load", function()
@@ -606,13 +626,15 @@ describe("evcp emulator launcher #slow", function()
 end)
 
 describe("evcp emulator with the bundled dataset #slow", function()
-  local have_dataset = io.open("lua/evcp/emulator/dataset.lua", "r")
+  teardown(function() ep.stop_all() end)
+  local have_dataset = io.open("emulator/lua/evcp_emulator/dataset.lua", "r")
   if have_dataset then have_dataset:close() end
   local run = have_dataset and it or pending
 
   run("serves the seed-001 location as HERE's tutorial shows it", function()
     local emu = start("--status-interval 0")
-    local ok, err = pcall(function()
+    finally(function() stop(emu) end)
+    do
       local res = request(emu, "/v3/locations/" .. SEED001 .. "?fields=connectorGroups&apiKey=demo-key")
       assert.are.equal(200, res.status)
       assert.are.same({
@@ -624,8 +646,57 @@ describe("evcp emulator with the bundled dataset #slow", function()
       }, res.json.connectorGroups)
       res = request(emu, "/v3/countryMetadata?apiKey=demo-key")
       assert.is_true(#res.json.countries > 0)
-    end)
-    stop(emu)
-    assert(ok, err)
+    end
+  end)
+end)
+
+describe("evcp-emulator rock #slow", function()
+  teardown(function() ep.stop_all() end)
+
+  local ROCKSPEC = ep.root .. "evcp-emulator-scm-1.rockspec"
+
+  it("lists every emulator module and data file, and nothing of the library", function()
+    local f = assert(io.open(ROCKSPEC, "rb"))
+    local text = f:read("*a")
+    f:close()
+    local listed = {}
+    for key, file in text:gmatch('%["([^"]+)"%] = "([^"]+)"') do listed[file] = key end
+    local p = io.popen("cd " .. ep.shell_quote(ep.root) .. " && find emulator -type f ! -name '.*' | sort")
+    local missing = {}
+    for file in p:lines() do
+      if not listed[file] then missing[#missing + 1] = file end
+      listed[file] = nil
+    end
+    p:close()
+    assert.are.same({}, missing)
+    listed["bin/evcp-emulator"], listed["bin/evcp-with-emulator"] = nil, nil
+    assert.are.same({}, listed) -- nothing else (no lua/evcp/...)
+    assert.truthy(text:find('type = "none"', 1, true)) -- builtin would copy lua/ too
+  end)
+
+  local probe = io.popen("command -v luarocks 2>/dev/null")
+  local have_luarocks = probe:read("*a") ~= ""
+  probe:close();
+  (have_luarocks and it or pending)("installs with luarocks and runs from another directory", function()
+    local tree = os.tmpname()
+    os.remove(tree)
+    finally(function() os.execute("rm -rf " .. ep.shell_quote(tree)) end)
+    local p = io.popen(("cd %s && env -u LD_PRELOAD luarocks make --tree %s %s 2>&1; echo rc=$?")
+      :format(ep.shell_quote(ep.root), ep.shell_quote(tree), "evcp-emulator-scm-1.rockspec"))
+    local out = p:read("*a")
+    p:close()
+    assert.truthy(out:find("rc=0", 1, true), out)
+    local lua_files = io.popen("find " .. ep.shell_quote(tree) .. "/share -path '*/evcp/*'")
+    assert.are.equal("", lua_files:read("*a")) -- the library is not in this rock
+    lua_files:close()
+    -- from /tmp, through the install tree only
+    local cmd = ("cd /tmp && env -u LD_PRELOAD %s/bin/evcp-with-emulator -- sh -c %s 2>&1; echo rc=$?")
+      :format(ep.shell_quote(tree), ep.shell_quote(
+        'curl -s "$EVCP_TEST_URL/ev/stations.json?prox=52.516667,13.383333,5000&apiKey=demo-key"'))
+    p = io.popen(cmd)
+    out = p:read("*a")
+    p:close()
+    assert.truthy(out:find('"evStation":[{', 1, true), out)
+    assert.truthy(out:find("rc=0", 1, true), out)
   end)
 end)

@@ -4,7 +4,7 @@ local evcp = require("evcp")
 local h = require("helper")
 
 local function dataset()
-  if not h._db then h._db = require("evcp.emulator.dataset").load() end
+  if not h._db then h._db = require("emulator_process").module("dataset").load() end
   return h._db
 end
 

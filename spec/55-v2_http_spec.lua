@@ -123,7 +123,7 @@ describe("v2 over HTTP", function()
   end)
 
   it("classifies Tesla sites the same through v2 and v3", function()
-    local db = require("evcp.emulator.dataset").load()
+    local db = require("emulator_process").module("dataset").load()
     local checked = 0
     for _, rec in ipairs(db.locations) do
       local kind = evcp.tesla.classify(rec)

@@ -1,5 +1,5 @@
 -- The emulator's responses checked against HERE's OpenAPI document
--- (lua/evcp/emulator/data/openapi.json) with spec/openapi_validator.lua:
+-- (emulator/data/openapi.json) with spec/openapi_validator.lua:
 -- every 2xx body against the schema its path declares, every error body
 -- against the response its status declares, plus the X-Correlation-ID and
 -- X-Request-ID headers. Needs the emulator that spec/run.sh starts
@@ -17,12 +17,12 @@ local function read(path)
   return s
 end
 
-local doc = V.decode(read(here .. "../lua/evcp/emulator/data/openapi.json"))
+local doc = V.decode(read(here .. "../emulator/data/openapi.json"))
 
 local function dataset()
   local ok, h = pcall(require, "helper")
   h = ok and h or {}
-  if not h._db then h._db = require("evcp.emulator.dataset").load() end
+  if not h._db then h._db = require("emulator_process").module("dataset").load() end
   return h._db
 end
 
@@ -524,5 +524,16 @@ describe("emulator responses match the OpenAPI document #slow", function()
       local res = check(cases)
       assert.equal(403, res[1].body.status)
     end)
+  end)
+end)
+
+-- The last spec file that can start emulators of its own runs before this: every
+-- emulator the suite started through spec/emulator_process.lua must be gone by now.
+describe("emulator processes started by the specs", function()
+  it("are all stopped", function()
+    local ep = require("emulator_process")
+    local forgotten = ep.stop_all() -- stopped here, but still a failure: not a leak
+    assert.are.equal(0, forgotten, "emulators their spec did not stop")
+    assert.are.same({}, ep.leftovers())
   end)
 end)

@@ -39,7 +39,7 @@ describe("examples #slow", function()
   end)
 
   it("tesla-sites.lua classifies what it is given", function()
-    local db = require("evcp.emulator.dataset").load()
+    local db = require("emulator_process").module("dataset").load()
     local want = {}
     local ids = {}
     for _, rec in ipairs(db.locations) do

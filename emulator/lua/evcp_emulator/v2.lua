@@ -1,23 +1,30 @@
--- evcp.emulator.v2: the emulator's HERE EV Charge Points API v2 resources (`/ev/...`),
+-- evcp_emulator.v2: the emulator's HERE EV Charge Points API v2 resources (`/ev/...`),
 -- in JSON and XML, served from the same dataset (v3 ChargingLocation records) as v3.
 --
--- server.lua calls:
---   v2.init(db)              once, with the loaded dataset (builds the id maps and a grid)
---   v2.route(path, hooks)    for a path starting with "/ev/"; returns a handler
+--   v2.init{db =, clock =}   once, with the loaded dataset (builds the id maps and a grid)
+--                            and the status clock v3 reads too, so that v2 shows the
+--                            same EVSE statuses as v3 at the same moment
+--   v2.route(path)           for a path starting with "/ev/"; returns a handler
 --                            function(ctx, params) -> status, body (it sets the
 --                            Content-Type in ctx.headers)
--- hooks = {evse_state = f(evse, k) -> v3 status, modified; current_step = f() -> k;
---          url_unescape = f(s, plus_is_char)}, so v2 shows the same simulated EVSE
--- statuses as v3 at the same moment.
+--
+-- Connector types and statuses come from the emulator's own copy of the migration
+-- guide's tables (evcp_emulator.tables), never from the client library. Documents are
+-- built once as ordered trees and written as JSON or XML by evcp_emulator.v2_document.
 --
 -- Plain Lua 5.1..5.4 (runs in nginx's LuaJIT). Every behaviour that HERE does not
 -- document is fixed in the CHOICES table below and listed in docs/EMULATOR.md.
 
+local document = require("evcp_emulator.v2_document")
+local query = require("evcp_emulator.query")
+local tables = require("evcp_emulator.tables")
+local url_unescape = query.url_unescape
+
 local floor, abs, sqrt, sin, cos, asin, rad, huge =
   math.floor, math.abs, math.sqrt, math.sin, math.cos, math.asin, math.rad, math.huge
-local concat, sort = table.concat, table.sort
-local byte, find, sub, gsub, format, upper, match =
-  string.byte, string.find, string.sub, string.gsub, string.format, string.upper, string.match
+local sort = table.sort
+local find, sub, format, upper, match =
+  string.find, string.sub, string.format, string.upper, string.match
 
 local M = {}
 
@@ -61,8 +68,18 @@ local CHOICES = {
   evses_root = "evsesResult",              -- EVSEs bulk: ev:evsesResult/pools/pool[@id]/evses/evse
   connectortypes_root = "connectorTypesResult", -- ev:connectorTypesResult/connectorType{name,id}
   roamings_root = "roamings",              -- documented root; children roaming{emsp,partnerId,country*}
+  powerfeedtypes_root = "powerFeedTypesResult", -- ev:powerFeedTypesResult/powerFeedType{name,id}
+  -- HERE documents the Powerfeedtypes resource but not its list: the emulator's list is
+  -- v3's PowerType enum, in the spec's order, numbered from 1
+  power_feed_types = {
+    { "1", "AC single phase", "ac1Phase" }, { "2", "AC two phase", "ac2Phase" },
+    { "3", "AC split phase", "ac2PhaseSplit" }, { "4", "AC three phase", "ac3Phase" },
+    { "5", "DC", "dc" },
+  },
   -- (rule) compact output: JSON without whitespace, XML with no indentation [encode]
-  -- (rule) `evStations` is left out when a page is empty [stations_doc]
+  -- (rule) `evStations` is always there, as in HERE's examples: an empty page is
+  --        {"hasMore":false,"count":0,"evStations":{"evStation":[]}}, XML <evStations/>
+  --        [stations_doc]
 
   -- mapping a v3 location to a v2 station [static_of, build_station, connector_group]
   -- (rule) station id = the poolId's part after its first "-" when that is unique,
@@ -78,7 +95,7 @@ local CHOICES = {
   price_incl_vat = true,         -- price value = ad hoc price * (1 + vat/100), 4 decimals
   -- day bits of `daymask`: Monday = 1 ... Sunday = 64; 127 = every day
   day_bit = { mo = 1, tu = 2, we = 4, th = 8, fr = 16, sa = 32, su = 64 },
-  phases = { ac1Phase = 1, ac2PhaseSplit = 2, ac3Phase = 3 },
+  phases = { ac1Phase = 1, ac2Phase = 2, ac2PhaseSplit = 2, ac3Phase = 3 },
   -- v3 tariff price dimension -> v2 pricingModel, unit value (amount 1)
   pricing = {
     energy = { "kWh", "kWh" }, flat = { "Session", "Session" },
@@ -101,198 +118,14 @@ local CHOICES = {
 }
 M.CHOICES = CHOICES
 
-local NS_DECL = ' xmlns:ev="http://www.here.com/2014/02/ACS-EV"' ..
-  ' xmlns:common="http://www.here.com/2014/02/ACS-Common"' ..
-  ' xmlns:error="http://www.navteq.com/APND/Error/v2.0"'
 
 -- ---------------------------------------------------------------------------------------
--- connector types and statuses: evcp.connectors / evcp.status
+-- connector types and statuses: the emulator's own migration-guide tables
 
-local connectors_mod = require("evcp.connectors")
-local status_mod = require("evcp.status")
+local v2_type_of, type_info, v2_state = tables.v2_type, tables.type_info, tables.v2_state
 
-local V2_TYPE = {}   -- v3 standard -> v2 id string or false
-local function v2_type_of(standard)
-  if standard == nil then return nil end
-  local t = V2_TYPE[standard]
-  if t == nil then
-    local id = standard and connectors_mod.v3_to_v2(standard)
-    t = id and tostring(id) or false
-    V2_TYPE[standard] = t
-  end
-  return t or nil
-end
-
-local TYPE_INFO = {} -- v2 id string -> info table or false
-local function type_info(id)
-  local t = TYPE_INFO[id]
-  if t == nil then
-    t = connectors_mod.info(tonumber(id)) or false
-    TYPE_INFO[id] = t
-  end
-  return t or nil
-end
-
-local V2_STATE = {}
-local function v2_state(s)
-  local t = V2_STATE[s]
-  if t == nil then
-    t = status_mod.v3_to_v2(s) or "OTHER"
-    V2_STATE[s] = t
-  end
-  return t
-end
-
--- ---------------------------------------------------------------------------------------
--- ordered documents, written as JSON or XML
---
--- An object is a list {k1, v1, k2, v2, ...} with metatable OBJ. A key starting with "@"
--- is an XML attribute (attributes come first) and a plain JSON property. A value is a
--- string, a boolean, an integer, a float box (FLT, written "22.0" in XML), an object, or
--- an array (ARR): in XML the array's items repeat the element; in JSON it is an array.
-
-local OBJ, ARR, FLT = {}, {}, {}
-
-local function obj() return setmetatable({}, OBJ) end
-local function arr(t) return setmetatable(t or {}, ARR) end
-local function flt(x) return setmetatable({ x }, FLT) end
-
-local function put(o, k, v)
-  if v ~= nil then
-    local n = #o
-    o[n + 1] = k
-    o[n + 2] = v
-  end
-  return o
-end
-
-local JSON_ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-local function json_str(s)
-  return '"' .. gsub(s, '[%c"\\]', function(c)
-    return JSON_ESC[c] or format("\\u%04x", byte(c))
-  end) .. '"'
-end
-
-local function num_text(x, xml_float)
-  if x == floor(x) and abs(x) < 1e15 then
-    if xml_float then return format("%d.0", x) end
-    return format("%d", x)
-  end
-  return format("%.14g", x)
-end
-
-local function json_val(v, out)
-  local ty = type(v)
-  if ty == "string" then
-    out[#out + 1] = json_str(v)
-  elseif ty == "number" then
-    out[#out + 1] = num_text(v, false)
-  elseif ty == "boolean" then
-    out[#out + 1] = v and "true" or "false"
-  else
-    local mt = getmetatable(v)
-    if mt == FLT then
-      out[#out + 1] = num_text(v[1], false)
-    elseif mt == ARR then
-      out[#out + 1] = "["
-      for i = 1, #v do
-        if i > 1 then out[#out + 1] = "," end
-        json_val(v[i], out)
-      end
-      out[#out + 1] = "]"
-    else
-      out[#out + 1] = "{"
-      for i = 1, #v, 2 do
-        if i > 1 then out[#out + 1] = "," end
-        local k = v[i]
-        if byte(k, 1) == 64 then k = sub(k, 2) end -- "@"
-        out[#out + 1] = json_str(k)
-        out[#out + 1] = ":"
-        json_val(v[i + 1], out)
-      end
-      out[#out + 1] = "}"
-    end
-  end
-end
-
-local XML_ESC = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
-  ["\t"] = "&#9;", ["\n"] = "&#10;", ["\r"] = "&#13;" }
--- characters not allowed in XML 1.0 are dropped
-local function xml_text(s)
-  s = gsub(s, "[%z\1-\8\11\12\14-\31]", "")
-  return (gsub(s, '[&<>"]', XML_ESC))
-end
-local function xml_attr(s)
-  s = gsub(s, "[%z\1-\8\11\12\14-\31]", "")
-  return (gsub(s, '[&<>"\t\n\r]', XML_ESC))
-end
-
-local function scalar_text(v)
-  local ty = type(v)
-  if ty == "string" then return xml_text(v) end
-  if ty == "number" then return num_text(v, false) end
-  if ty == "boolean" then return v and "true" or "false" end
-  return num_text(v[1], true) -- FLT
-end
-
-local xml_el
-local function xml_children(o, out)
-  for i = 1, #o, 2 do
-    local k, v = o[i], o[i + 1]
-    if byte(k, 1) ~= 64 then
-      if getmetatable(v) == ARR then
-        for j = 1, #v do xml_el(k, v[j], out) end
-      else
-        xml_el(k, v, out)
-      end
-    end
-  end
-end
-
-local function xml_attrs(o, out)
-  for i = 1, #o, 2 do
-    local k = o[i]
-    if byte(k, 1) == 64 then
-      out[#out + 1] = " " .. sub(k, 2) .. '="' .. xml_attr(scalar_text(o[i + 1])) .. '"'
-    end
-  end
-end
-
-xml_el = function(name, v, out)
-  if type(v) == "table" and getmetatable(v) == OBJ then
-    out[#out + 1] = "<" .. name
-    xml_attrs(v, out)
-    local mark = #out
-    out[#out + 1] = ">"
-    xml_children(v, out)
-    if #out == mark + 1 then
-      out[mark + 1] = "/>"
-    else
-      out[#out + 1] = "</" .. name .. ">"
-    end
-  else
-    out[#out + 1] = "<" .. name .. ">" .. scalar_text(v) .. "</" .. name .. ">"
-  end
-end
-
--- The JSON document is the root's content; the XML document wraps it in `root`
--- (with the three namespace declarations).
-local function encode(doc, root, fmt)
-  local out = {}
-  if fmt == "xml" then
-    out[1] = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<' .. root .. NS_DECL
-    xml_attrs(doc, out)
-    out[#out + 1] = ">"
-    xml_children(doc, out)
-    out[#out + 1] = "</" .. root .. ">\n"
-  else
-    json_val(doc, out)
-  end
-  return concat(out)
-end
-M.encode = encode
-M.obj, M.arr, M.flt, M.put = obj, arr, flt, put
+local obj, arr, flt, put, encode =
+  document.obj, document.arr, document.flt, document.put, document.encode
 
 -- ---------------------------------------------------------------------------------------
 -- state
@@ -320,8 +153,10 @@ local function content_id(id)
   return match(id, "([^:]*)$") or id
 end
 
-function M.init(db)
+function M.init(cfg)
+  local db = cfg.db
   S.db = db
+  S.clock = cfg.clock
   S.by_pool, S.by_station, S.station_id, S.pool_id, S.grid, S.static = {}, {}, {}, {}, {}, {}
   local tails, tail_count = {}, {}
   local locations = db.locations or {}
@@ -887,11 +722,11 @@ local function station_details(rec)
 end
 
 -- The v2 station of a record. `k` is the status step; `distance` in metres or nil.
-local function build_station(rec, k, distance, hooks)
+local function build_station(rec, k, distance)
   local st = static_of(rec)
   local evse_now, latest = {}, nil
   for _, e in ipairs(rec.evses or {}) do
-    local status, modified = hooks.evse_state(e, k)
+    local status, modified = S.clock:evse_state(e, k)
     evse_now[e] = { state = v2_state(status), modified = modified }
     if modified and (not latest or modified > latest) then latest = modified end
   end
@@ -941,7 +776,7 @@ local function stations_doc(stations, has_more, with_count)
   local doc = obj()
   put(doc, "hasMore", has_more)
   if with_count then put(doc, "count", #stations) end
-  if #stations > 0 then put(doc, "evStations", put(obj(), "evStation", arr(stations))) end
+  put(doc, "evStations", put(obj(), "evStation", arr(stations)))
   return doc
 end
 
@@ -996,7 +831,7 @@ local function search(geo)
   return hits
 end
 
-local function get_stations(params, hooks)
+local function get_stations(params)
   local geo, err = parse_geometry(params)
   if not geo then return nil, err end
   local maxresults, offset
@@ -1036,11 +871,11 @@ local function get_stations(params, hooks)
     end
     if ok then matched[#matched + 1] = h end
   end
-  local k = hooks.current_step()
+  local k = S.clock:step()
   local page = {}
   for i = offset + 1, math.min(#matched, offset + maxresults) do
     local h = matched[i]
-    page[#page + 1] = build_station(h.rec, k, geo.kind ~= "bbox" and h.d or nil, hooks)
+    page[#page + 1] = build_station(h.rec, k, geo.kind ~= "bbox" and h.d or nil)
   end
   return "ev:evStationsResult", stations_doc(page, offset + #page < #matched, true)
 end
@@ -1055,17 +890,17 @@ local function not_found(what)
   return { CHOICES.error_type_not_found, what, 404 }
 end
 
-local function get_station(id, hooks)
+local function get_station(id)
   local rec = S.by_station[id]
   if not rec then return nil, not_found("No station exists with the given id") end
-  return "ev:evStationsResult", stations_doc({ build_station(rec, hooks.current_step(), nil, hooks) },
+  return "ev:evStationsResult", stations_doc({ build_station(rec, S.clock:step(), nil) },
     false, false)
 end
 
-local function get_pool(id, hooks)
+local function get_pool(id)
   local rec = S.by_pool[id]
   if not rec then return nil, not_found("No pool exists with the given id") end
-  return "ev:evStationsResult", stations_doc({ build_station(rec, hooks.current_step(), nil, hooks) },
+  return "ev:evStationsResult", stations_doc({ build_station(rec, S.clock:step(), nil) },
     false, false)
 end
 
@@ -1088,24 +923,24 @@ local function bulk_records(params, map, what)
   return recs
 end
 
-local function get_bulk(params, hooks, map, what)
+local function get_bulk(params, map, what)
   local recs, err = bulk_records(params, map, what)
   if not recs then return nil, err end
-  local k = hooks.current_step()
+  local k = S.clock:step()
   local list = {}
-  for i, r in ipairs(recs) do list[i] = build_station(r.rec, k, nil, hooks) end
+  for i, r in ipairs(recs) do list[i] = build_station(r.rec, k, nil) end
   return "ev:evStationsResult", stations_doc(list, false, true)
 end
 
-local function get_evses(params, hooks)
+local function get_evses(params)
   local recs, err = bulk_records(params, S.by_pool, "pool")
   if not recs then return nil, err end
-  local k = hooks.current_step()
+  local k = S.clock:step()
   local pools = arr()
   for _, r in ipairs(recs) do
     local evses = arr()
     for _, e in ipairs(r.rec.evses or {}) do
-      local status, modified = hooks.evse_state(e, k)
+      local status, modified = S.clock:evse_state(e, k)
       local state = v2_state(status)
       local eo = obj()
       put(eo, "id", e.id and content_id(e.id) or e.uid)
@@ -1140,18 +975,27 @@ local CONNECTOR_TYPES
 local function get_connector_types()
   if not CONNECTOR_TYPES then
     local list = arr()
-    for id = 0, 99 do
-      local info = connectors_mod.info(id)
-      if info and info.name then
-        local o = obj()
-        put(o, "name", info.name)
-        put(o, "id", tostring(id))
-        list[#list + 1] = o
-      end
+    for _, t in ipairs(tables.connector_types()) do
+      local o = obj()
+      put(o, "name", t.name)
+      put(o, "id", t.id)
+      list[#list + 1] = o
     end
     CONNECTOR_TYPES = put(obj(), "connectorType", list)
   end
   return "ev:" .. CHOICES.connectortypes_root, CONNECTOR_TYPES
+end
+
+local POWER_FEED_TYPES
+local function get_power_feed_types()
+  if not POWER_FEED_TYPES then
+    local list = arr()
+    for _, t in ipairs(CHOICES.power_feed_types) do
+      list[#list + 1] = put(put(obj(), "name", t[2]), "id", t[1])
+    end
+    POWER_FEED_TYPES = put(obj(), "powerFeedType", list)
+  end
+  return "ev:" .. CHOICES.powerfeedtypes_root, POWER_FEED_TYPES
 end
 
 local function get_roamings()
@@ -1202,7 +1046,7 @@ local function respond(ctx, fmt, status, root, doc)
 end
 
 -- Returns a handler for a path below /ev/ (always: unknown paths get a v2 404).
-function M.route(path, hooks)
+function M.route(path)
   local base, ext = match(path, "^/ev/(.*)%.([^./]*)$")
   local fmt = (ext == "json" or ext == "xml") and ext or nil
   return function(ctx, params)
@@ -1212,25 +1056,27 @@ function M.route(path, hooks)
     end
     local root, doc
     if base == "stations" then
-      root, doc = get_stations(params, hooks)
+      root, doc = get_stations(params)
     elseif base == "stations/count" then
       root, doc = get_count(params)
     elseif base == "stations/bulk" then
-      root, doc = get_bulk(params, hooks, S.by_station, "station")
+      root, doc = get_bulk(params, S.by_station, "station")
     elseif base == "pools/bulk" then
-      root, doc = get_bulk(params, hooks, S.by_pool, "pool")
+      root, doc = get_bulk(params, S.by_pool, "pool")
     elseif base == "evses/bulk" then
-      root, doc = get_evses(params, hooks)
+      root, doc = get_evses(params)
     elseif base == "connectortypes" then
       root, doc = get_connector_types()
     elseif base == "roamings" then
       root, doc = get_roamings()
+    elseif base == "powerfeedtypes" then
+      root, doc = get_power_feed_types()
     else
       local kind, id = match(base, "^(%a+)/([^/]+)$")
       if kind == "stations" then
-        root, doc = get_station(hooks.url_unescape(id, true), hooks)
+        root, doc = get_station(url_unescape(id, true))
       elseif kind == "pools" then
-        root, doc = get_pool(hooks.url_unescape(id, true), hooks)
+        root, doc = get_pool(url_unescape(id, true))
       else
         doc = not_found("No resource exists at this path")
       end

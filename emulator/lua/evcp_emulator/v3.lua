@@ -1,23 +1,19 @@
--- evcp.emulator.server: request handling for the local emulator of HERE's
--- EV Charge Points API v3.
+-- evcp_emulator.v3: the emulator's HERE EV Charge Points API v3 resources (`/v3/...`).
 --
--- Runs inside nginx's LuaJIT (init_by_lua / content_by_lua), but the core,
--- M.dispatch(req), is plain Lua 5.1..5.4 so it can be driven without nginx.
+--   v3.init{db =, clock =, openapi_body =}   once, with the loaded dataset and the clock
+--   v3.route(path)   -> handler function(ctx, params) -> status, body; or nil
+--   v3.build_location(rec, opts, k)          one location as a response would show it
 --
---   M.init(cfg)        once, in the nginx master (dataset, keys, clock origin)
---   M.init_worker()    once per worker (random seed for correlation ids)
---   M.handle()         content handler: adapts ngx.* to M.dispatch
---   M.dispatch(req)    req = {method, path, query, headers = {lower-case = value}}
---                      -> status, body, headers (table of extra response headers)
---
--- See docs/EMULATOR.md for every behaviour choice made where HERE is silent.
+-- Plain Lua 5.1..5.4 (runs in nginx's LuaJIT). The behaviour choices made where HERE is
+-- silent are listed in docs/EMULATOR.md.
 
 local cjson = require("cjson").new()
-local v2 = require("evcp.emulator.v2") -- HERE's v2 resources below /ev/
+local query = require("evcp_emulator.query")
 
 local concat, sort, floor = table.concat, table.sort, math.floor
-local byte, char, find, sub, gsub, upper, format =
-  string.byte, string.char, string.find, string.sub, string.gsub, string.upper, string.format
+local byte, find, sub, upper, format =
+  string.byte, string.find, string.sub, string.upper, string.format
+local comma_list, url_unescape = query.comma_list, query.url_unescape
 
 local M = {}
 
@@ -61,30 +57,6 @@ local RESTRICTED = {
 local PARKING_TRUCK_KEYS = { vehicleTypes = true, vehicleLimitations = true,
   noClearanceHeight = true }
 
--- Weighted status table for the dynamic status simulation (per mille).
-local STATUS_WEIGHTS = {
-  { "available", 520 }, { "charging", 300 }, { "unknown", 60 }, { "outOfOrder", 40 },
-  { "blocked", 30 }, { "reserved", 20 }, { "inoperative", 20 }, { "operational", 10 },
-}
-local STATUS_LOOKBACK = 32
-
--- ---------------------------------------------------------------------------
--- state
-
-local S = {
-  db = nil,
-  by_content_id = {},
-  country_by_code = {},
-  api_keys = {},
-  tokens = {},
-  restricted = {},
-  seed = 1,
-  interval = 60,
-  start_time = 0,
-  openapi_body = "{}",
-  now = os.time,
-  uid_hash = {},
-}
 
 -- ---------------------------------------------------------------------------
 -- small helpers
@@ -93,65 +65,18 @@ local function present(v)
   return v ~= nil and not (type(v) == "table" and next(v) == nil)
 end
 
+
 local function set_of(list)
   local s = {}
   for _, v in ipairs(list or {}) do s[v] = true end
   return s
 end
 
+
 local function content_id(id)
   -- last colon-separated component
   local last = id:match("([^:]*)$")
   return last or id
-end
-
-local function hex_char(h) return char(tonumber(h, 16)) end
-
--- query strings: `+` is a space; paths: `+` is itself
-local function url_unescape(s, plus_is_char)
-  if not plus_is_char then s = gsub(s, "+", " ") end
-  s = gsub(s, "%%(%x%x)", hex_char)
-  return s
-end
-
--- Returns a map name -> list of decoded values, in order of appearance.
-local function parse_query(qs)
-  local params = {}
-  if not qs or qs == "" then return params end
-  for pair in qs:gmatch("[^&]+") do
-    local eq = find(pair, "=", 1, true)
-    local k, v
-    if eq then
-      k, v = sub(pair, 1, eq - 1), sub(pair, eq + 1)
-    else
-      k, v = pair, ""
-    end
-    k = url_unescape(k)
-    local list = params[k]
-    if not list then list = {}; params[k] = list end
-    list[#list + 1] = url_unescape(v)
-  end
-  return params
-end
-M.parse_query = parse_query
-
--- explode:false list: occurrences are joined with commas, then split.
-local function comma_list(values)
-  if not values then return nil end
-  local joined = concat(values, ",")
-  local out = {}
-  if joined == "" then return out end
-  local pos = 1
-  while true do
-    local c = find(joined, ",", pos, true)
-    if not c then
-      out[#out + 1] = sub(joined, pos)
-      break
-    end
-    out[#out + 1] = sub(joined, pos, c - 1)
-    pos = c + 1
-  end
-  return out
 end
 
 -- Number of characters (UTF-8 code points) of a string, as a JSON schema
@@ -214,57 +139,22 @@ local function find_duplicate(list)
 end
 
 -- Deterministic hashing with plain double arithmetic (identical results in
--- LuaJIT and Lua 5.4; every intermediate stays below 2^53).
-local P = 2147483647
-local function mix(h, x)
-  h = (h * 48271 + x % P) % P
-  h = (h * 69621 + 1013904223) % P
-  h = (h * 48271) % P
-  return h
-end
-
-local function string_hash(s)
-  local h = 5381
-  for i = 1, #s do h = (h * 33 + byte(s, i)) % P end
-  return h
-end
-
-local function rfc3339(t)
-  return os.date("!%Y-%m-%dT%H:%M:%SZ", floor(t))
-end
-
-local random = math.random
-local function uuid4()
-  return format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x",
-    random(0, 0xffff), random(0, 0xffff), random(0, 0xffff), random(0, 0xfff),
-    random(0, 0x3fff) + 0x8000, random(0, 0xffff), random(0, 0xffff), random(0, 0xffff))
-end
-M.uuid4 = uuid4
 
 -- ---------------------------------------------------------------------------
--- init
+-- state
 
-local function load_db(cfg)
-  if cfg.db then return cfg.db end
-  local path = cfg.data
-  if type(path) == "string" and path:match("%.lua$") then
-    return dofile(path)
-  end
-  return require("evcp.emulator.dataset").load(path)
-end
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local S = {
+  db = nil,
+  clock = nil,
+  by_content_id = {},
+  country_by_code = {},
+  openapi_body = "{}",
+}
 
 function M.init(cfg)
-  cfg = cfg or {}
-  local db = load_db(cfg)
+  local db = cfg.db
   S.db = db
+  S.clock = cfg.clock
   S.by_content_id = db.by_content_id or {}
   if not db.by_content_id then
     for _, rec in ipairs(db.locations or {}) do
@@ -275,90 +165,17 @@ function M.init(cfg)
   for _, c in ipairs(db.countries or {}) do
     S.country_by_code[upper(c.countryCode)] = c
   end
-  S.api_keys = set_of(cfg.api_keys)
-  S.tokens = set_of(cfg.tokens)
-  S.restricted = set_of(cfg.restricted_keys)
-  for k in pairs(S.restricted) do S.api_keys[k] = true; S.tokens[k] = true end
-  if cfg.api_keys == nil and cfg.tokens == nil and cfg.restricted_keys == nil then
-    S.api_keys["demo-key"] = true
-  end
-  S.seed = tonumber(cfg.seed) or 1
-  S.interval = tonumber(cfg.status_interval) or 60
-  S.now = cfg.now or (ngx and ngx.now) or os.time
-  S.start_time = tonumber(cfg.start_time) or S.now()
-  S.uid_hash = {}
-  local seed_h = mix(5381, floor(S.seed) % P)
-  for _, rec in ipairs(db.locations or {}) do
-    for _, evse in ipairs(rec.evses or {}) do
-      S.uid_hash[evse] = mix(string_hash(tostring(evse.uid)), seed_h)
-    end
-  end
-  if cfg.openapi_body then
-    S.openapi_body = cfg.openapi_body
-  else
-    local path = cfg.openapi
-    if not path then
-      local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
-      path = here .. "/data/openapi.json"
-    end
-    S.openapi_body = read_file(path) or "{}"
-  end
-  v2.init(db)
+  S.openapi_body = cfg.openapi_body or "{}"
   return M
 end
 
-function M.init_worker()
-  local pid = (ngx and ngx.worker and ngx.worker.pid and ngx.worker.pid()) or 0
-  local t = (ngx and ngx.now and ngx.now()) or os.time()
-  math.randomseed(floor(t * 1000) % 2147483647 + pid * 7919)
-end
-
--- ---------------------------------------------------------------------------
--- dynamic status
-
-local function status_at(evse, h, k)
-  if k <= 0 then return evse.status end
-  local r = mix(h, k) % 1000
-  for i = 1, #STATUS_WEIGHTS do
-    local w = STATUS_WEIGHTS[i]
-    if r < w[2] then return w[1] end
-    r = r - w[2]
-  end
-  return "available"
-end
-
--- current status and modified time of an EVSE at step k
-local function evse_state(evse, k)
-  if k <= 0 then return evse.status, evse.modified end
-  local h = S.uid_hash[evse]
-  if not h then
-    h = mix(string_hash(tostring(evse.uid)), mix(5381, floor(S.seed) % P))
-    S.uid_hash[evse] = h
-  end
-  local current = status_at(evse, h, k)
-  local j = k
-  local limit = k - STATUS_LOOKBACK
-  while j > 0 and j > limit do
-    if status_at(evse, h, j - 1) ~= current then
-      return current, rfc3339(S.start_time + j * S.interval)
-    end
-    j = j - 1
-  end
-  if j <= 0 then return current, evse.modified end
-  return current, rfc3339(S.start_time + j * S.interval)
-end
-
-local function current_step()
-  if not S.interval or S.interval <= 0 then return 0 end
-  local k = floor((S.now() - S.start_time) / S.interval)
-  if k < 0 then k = 0 end
-  return k
-end
+local function evse_state(evse, k) return S.clock:evse_state(evse, k) end
+local function current_step() return S.clock:step() end
 
 -- ---------------------------------------------------------------------------
 -- responses
 
-local function gen_error(status, err, desc, extra_status)
+function M.gen_error(status, err, desc, extra_status)
   local t = { error = err, error_description = desc }
   if extra_status then t.status = status end
   return status, cjson.encode(t)
@@ -379,6 +196,8 @@ local function not_found_location(ctx)
     correlationId = ctx.correlation_id,
   })
 end
+
+local gen_error = M.gen_error
 
 -- ---------------------------------------------------------------------------
 -- validation (returns a cause string on failure)
@@ -503,7 +322,7 @@ local function remap_indexes(list, remap)
 end
 
 -- Request-level options shared by both location endpoints.
-local function parse_location_options(ctx, params, with_ctypes)
+local function parse_location_options(_ctx, params, with_ctypes)
   local opts = { fields = {} }
   local fields = comma_list(params.fields) or {}
   local cause = check_unique("fields", fields) or check_enum("fields", fields, LOCATION_FIELDS)
@@ -833,36 +652,9 @@ local function get_country_metadata(ctx, params)
   return 200, body .. "}"
 end
 
--- ---------------------------------------------------------------------------
--- dispatch
 
--- Authenticates a request. Returns ok, restricted_ok, error_description.
-local function authenticate(params, headers)
-  local presented = false
-  local ok, restricted_ok = false, false
-  for _, key in ipairs(params.apiKey or {}) do
-    if key ~= "" then
-      presented = true
-      if S.api_keys[key] then
-        ok = true
-        if S.restricted[key] then restricted_ok = true end
-      end
-    end
-  end
-  local auth = headers["authorization"]
-  if type(auth) == "table" then auth = auth[1] end
-  if auth and auth ~= "" then
-    presented = true
-    local token = auth:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
-    if token and S.tokens[token] then
-      ok = true
-      if S.restricted[token] then restricted_ok = true end
-    end
-  end
-  if not presented then return false, false, "No credentials found" end
-  if not ok then return false, false, "Invalid credentials" end
-  return true, restricted_ok
-end
+-- ---------------------------------------------------------------------------
+-- routing
 
 local ROUTES = {
   ["/v3/locations"] = get_locations,
@@ -874,66 +666,15 @@ local ROUTES = {
   ["/v3/openapi"] = function() return 200, S.openapi_body end,
 }
 
--- what v2 reuses, so that v2 and v3 show the same simulated statuses
-local V2_HOOKS = { evse_state = evse_state, current_step = current_step,
-  url_unescape = url_unescape }
-
-local function route(path)
+function M.route(path)
   local handler = ROUTES[path]
   if handler then return handler end
-  if sub(path, 1, 4) == "/ev/" then return v2.route(path, V2_HOOKS) end
   local id = path:match("^/v3/locations/([^/]+)$")
   if id then
     id = url_unescape(id, true)
     return function(ctx, params) return get_location(ctx, params, id) end
   end
   return nil
-end
-
--- req.path is the raw (still percent-encoded) path, without the query string.
-function M.dispatch(req)
-  local headers = req.headers or {}
-  local ctx = { correlation_id = req.correlation_id or uuid4() }
-  local out_headers = { ["X-Correlation-ID"] = ctx.correlation_id }
-  ctx.headers = out_headers -- v2 sets its Content-Type here
-  local rid = headers["x-request-id"]
-  if type(rid) == "table" then rid = rid[1] end
-  if rid then out_headers["X-Request-ID"] = rid end
-
-  local params = parse_query(req.query)
-  local ok, restricted_ok, why = authenticate(params, headers)
-  local status, body
-  if not ok then
-    status, body = gen_error(401, "Unauthorized", why)
-  else
-    ctx.restricted_ok = restricted_ok
-    local handler = route(req.path or "/")
-    if not handler then
-      status, body = gen_error(404, "Not Found",
-        "No resource exists at this path")
-    elseif req.method ~= "GET" then
-      status, body = gen_error(405, "Method not allowed for this action",
-        "Method not allowed for this action")
-    else
-      status, body = handler(ctx, params)
-    end
-  end
-  return status, body, out_headers
-end
-
-function M.handle()
-  local var = ngx.var
-  local status, body, headers = M.dispatch({
-    method = ngx.req.get_method(),
-    path = (var.request_uri or "/"):match("^[^?]*"),
-    query = var.args,
-    headers = { authorization = var.http_authorization, ["x-request-id"] = var.http_x_request_id },
-  })
-  ngx.status = status
-  local h = ngx.header
-  h["Content-Type"] = "application/json"
-  for k, v in pairs(headers) do h[k] = v end
-  ngx.print(body)
 end
 
 return M

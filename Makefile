@@ -10,7 +10,7 @@ CC           ?= cc
 OPT          ?= -O2 -g
 WARN         ?= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS       ?= $(OPT)
-ALL_CFLAGS    = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) $(EXT_CFLAGS)
+ALL_CFLAGS    = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) $(filter-out -I/usr/include,$(EXT_CFLAGS))
 LIBFLAG      ?= -shared
 LDFLAGS      ?=
 PREFIX       ?= /usr/local
@@ -106,7 +106,7 @@ rock-check: deps
 	sh .ci/rock-check.sh
 
 lint: deps
-	$(LUACHECK) .
+	$(LUACHECK) . .busted $(wildcard *.rockspec)
 
 # the README's commands in a debootstrap minbase chroot (root; slow)
 bare-check:

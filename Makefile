@@ -92,7 +92,7 @@ valgrind: deps all
 	sh spec/valgrind.sh
 
 demo: deps all
-	sh examples/run-demo.sh
+	LUA=$(LUA) sh examples/run-demo.sh
 
 bench: deps all
 	sh bench/run.sh

@@ -24,8 +24,10 @@ export EVCP_BUILD54 EVCP_BUILDJIT   # .busted puts them on package.cpath
 
 if [ -z "${EVCP_TEST_URL:-}" ]; then
   # re-run this script with a fresh emulator (statuses frozen) behind it
+  launcher=bin/evcp-with-emulator
+  [ -x "$launcher" ] || launcher=emulator/bin/evcp-with-emulator
   # shellcheck disable=SC2046 # options are words on purpose
-  exec bin/evcp-with-emulator $(cat spec/emulator-options) -- sh "$0" "$which" "$@"
+  exec "$launcher" $(cat spec/emulator-options) -- sh "$0" "$which" "$@"
 fi
 echo "emulator at $EVCP_TEST_URL"
 

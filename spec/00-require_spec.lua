@@ -99,12 +99,13 @@ describe("the development setup", function()
     local dir = os.tmpname()
     os.remove(dir)
     assert(os.execute("mkdir " .. q(dir)))
+    -- paths only: under `make sanitize` the re-run interpreter has no ASan
+    -- runtime preloaded, so nothing here loads the core
     local f = assert(io.open(dir .. "/probe_spec.lua", "w"))
     f:write(([[
 it("probe", function()
   print("RUNTIME " .. (jit and jit.version or _VERSION))
   print("CORE " .. package.searchpath("evcp.core", package.cpath))
-  assert(require("evcp").VERSION)
   local p = io.popen("lua5.4 -e 'print(package.searchpath(\"evcp.core\", package.cpath))'")
   print("CHILD " .. p:read("*l"))
   p:close()

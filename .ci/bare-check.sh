@@ -52,15 +52,14 @@ if [ ! -f "$work/base.tar" ]; then
 fi
 
 # A fresh system for every run: nothing from an earlier run leaks in.
-for m in "$root/dev/pts" "$root/dev" "$root/proc" "$root/sys"; do umount -l "$m" 2>/dev/null || true; done
-rm -rf "$root"
+umount -l "$root/proc" 2>/dev/null || true
+rm -rf --one-file-system "$root"
 mkdir -p "$root"
 tar -C "$root" -xf "$work/base.tar"
 
-mount -t proc proc "$root/proc" && mounted="$root/proc $mounted"
-mount -t sysfs sys "$root/sys" && mounted="$root/sys $mounted"
-mount --bind /dev "$root/dev" && mounted="$root/dev $mounted"
-mount -t devpts devpts "$root/dev/pts" -o newinstance,ptmxmode=0666 2>/dev/null && mounted="$root/dev/pts $mounted" || true
+# /proc only: debootstrap made the device nodes, and nothing of the host's
+# /dev or /sys is shared with the chroot
+mount -t proc proc "$root/proc" && mounted="$root/proc"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 
 # The checkout: its tracked files only, as a clone would have them.

@@ -6,6 +6,9 @@
 # `require "evcp"` and every library module load from the tree, and the tree
 # holds no emulator code or data. Lua 5.1's headers (when present) must be
 # refused at build time with a message naming the supported runtimes.
+# Then, in a git checkout, `luarocks pack` of the rockspec (its source.url and
+# branch pointed at this repository and branch: the committed HEAD) and an
+# install of the packed source rock.
 #   sh .ci/rock-check.sh
 # Environment: ROCK_DEPS_MODE (default none: Debian's lua-cjson satisfies the
 # dependency but is no rock; use "one" where luarocks.org is reachable).
@@ -74,6 +77,28 @@ LUA
 
 check lua5.4 lua5.4 5.4 luarocks --lua-version 5.4
 LUAROCKS_CONFIG="$repo/.ci/luarocks-luajit.lua" check luajit luajit 5.1 luarocks --lua-version 5.1
+
+# pack: source.url is the project's git; here it points at this checkout's
+# repository and branch, so the packed rock is this branch's HEAD
+if command -v git >/dev/null && gitdir=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null) \
+    && branch=$(git symbolic-ref --short -q HEAD); then
+  gitdir=${gitdir%/.git}   # luarocks names the clone after the URL's last part
+  echo "== pack: $gitdir ($branch)"
+  mkdir -p "$work/pack"
+  sed -e "s|^  url = .*|  url = \"git+file://$gitdir\",|" -e "s|^  branch = .*|  branch = \"$branch\",|" \
+    evcp-scm-1.rockspec >"$work/pack/evcp-scm-1.rockspec"
+  if (cd "$work/pack" && luarocks --lua-version 5.4 pack evcp-scm-1.rockspec \
+      && luarocks --lua-version 5.4 install --tree "$work/tree-src" --deps-mode="$deps_mode" evcp-scm-1.src.rock) \
+      >"$work/pack.log" 2>&1 \
+    && (cd "$work/elsewhere" && LUA_PATH="$work/tree-src/share/lua/5.4/?.lua;$work/tree-src/share/lua/5.4/?/init.lua;;" \
+      LUA_CPATH="$work/tree-src/lib/lua/5.4/?.so;;" env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u LD_PRELOAD \
+      lua5.4 -e 'local e = require("evcp"); print("ok: packed source rock, evcp " .. e.VERSION)'); then :
+  else
+    tail -n 20 "$work/pack.log" >&2
+    echo "FAIL pack: luarocks pack or the install of the source rock" >&2
+    fail=1
+  fi
+fi
 
 if [ -f /usr/include/lua5.1/lua.h ]; then
   echo "== lua5.1: must be refused"

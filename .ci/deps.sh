@@ -1,10 +1,20 @@
 #!/bin/sh
-# Installs the Debian packages evcp needs to build, test and run its emulator,
-# when any is missing. Uses sudo when not root.
+# Installs the Debian 12 packages evcp needs to build, lint, test (also under
+# sanitizers and valgrind) and run its emulator, when any is missing. Uses sudo
+# when not root. Checked by .ci/bare-check.sh on a debootstrap minbase system.
 set -eu
-PKGS="gcc make pkg-config lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-cjson lua-busted
-lua-socket lua-expat libcurl4-openssl-dev libexpat1-dev zlib1g-dev nginx-light libnginx-mod-http-lua curl
-valgrind luarocks"
+# build: compiler, headers of both runtimes and of the C libraries
+# run: the runtimes, lua-cjson; the emulator: nginx with its Lua module
+# test: busted, lua-socket and lua-expat (specs), procps (ps), curl and the
+#   openssl CLI (specs talk HTTP/TLS to servers they start), valgrind,
+#   clang + its sanitizer runtime (make sanitize), luarocks (rock checks),
+#   lua-check (make lint)
+PKGS="gcc make pkg-config
+lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev
+libcurl4-openssl-dev libexpat1-dev zlib1g-dev
+lua-cjson nginx-light libnginx-mod-http-lua
+lua-busted lua-socket lua-expat procps curl openssl valgrind
+clang libclang-rt-14-dev luarocks lua-check"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -14,6 +24,7 @@ echo "installing:$missing"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get update -q
-# Debian's libluajit-5.1-dev conflicts with OpenResty's luajit2 and would remove
-# nginx's lua module: never install it alongside.
+# Debian's luajit/libluajit-5.1-dev conflict with OpenResty's luajit2 and would
+# remove nginx's lua module: never install them alongside.
+# shellcheck disable=SC2086 # one word per package
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing

@@ -3,7 +3,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 LP="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;"
-exec bin/evcp-with-emulator --status-interval 0 --workers 2 -- sh -c '
+launcher=bin/evcp-with-emulator
+[ -x "$launcher" ] || launcher=emulator/bin/evcp-with-emulator
+exec "$launcher" --status-interval 0 --workers 2 -- sh -c '
   LUA_PATH="'"$LP"'" LUA_PATH_5_4="'"$LP"'" LUA_CPATH="build/lua5.4/?.so;;" LUA_CPATH_5_4="build/lua5.4/?.so;;" \
     '"${LUA54:-lua5.4}"' bench/bench.lua
   LUA_PATH="'"$LP"'" LUA_CPATH="build/luajit/?.so;;" '"${LUAJIT:-luajit}"' bench/bench.lua'

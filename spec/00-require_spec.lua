@@ -70,3 +70,88 @@ describe("evcp.v3 helpers and evcp.error", function()
     for _, s in ipairs({ 400, 401, 403, 404, 405, 414 }) do assert.is_false(evcp.error.retryable_status(s)) end
   end)
 end)
+
+-- The paths a user sets up: `make env`, `busted`, spec/run.sh. These run child
+-- processes (under `make sanitize` with the sanitizer runtime, as spec/80 does).
+describe("the development setup", function()
+  local function sh(cmd)
+    local p = io.popen(cmd .. " 2>&1; echo rc=$?")
+    local out = p:read("*a")
+    p:close()
+    return out, tonumber(out:match("rc=(%d+)%s*$"))
+  end
+  local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+  local root = (sh("pwd")):match("^(.-)\n")
+  local b54 = os.getenv("EVCP_BUILD54") or "build/lua5.4"
+  local bjit = os.getenv("EVCP_BUILDJIT") or "build/luajit"
+  local pre = os.getenv("EVCP_CHILD_PRELOAD")
+  local child_env = pre and ("env LD_PRELOAD=" .. q(pre)) or "env -u LD_PRELOAD"
+  local probe = 'local e = require "evcp"; print(package.searchpath("evcp.core", package.cpath), e.VERSION)'
+
+  it("make env serves Lua 5.4 and LuaJIT, each with the core built for it", function()
+    local env = ("eval \"$(make -s env B54=%s BJIT=%s)\" && cd /tmp && %s"):format(q(b54), q(bjit), child_env)
+    for _, case in ipairs({ { os.getenv("LUA54") or "lua5.4", b54 }, { os.getenv("LUAJIT") or "luajit", bjit } }) do
+      local out, rc = sh(("%s %s -e %s"):format(env, case[1], q(probe)))
+      assert.equal(0, rc, case[1] .. ": " .. out)
+      assert.equal(root .. "/" .. case[2] .. "/evcp/core.so", out:match("^(%S+)"), out)
+    end
+  end)
+
+  it("plain busted on an unsupported Lua re-runs under Lua 5.4 with the paths set", function()
+    local _, has51 = sh("command -v lua5.1")
+    if has51 ~= 0 then return pending("no lua5.1 here") end
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. q(dir)))
+    -- paths only: under `make sanitize` the re-run interpreter has no ASan
+    -- runtime preloaded, so nothing here loads the core
+    local f = assert(io.open(dir .. "/probe_spec.lua", "w"))
+    f:write(([[
+it("probe", function()
+  print("RUNTIME " .. (jit and jit.version or _VERSION))
+  print("CORE " .. package.searchpath("evcp.core", package.cpath))
+  local p = io.popen("lua5.4 -e 'print(package.searchpath(\"evcp.core\", package.cpath))'")
+  print("CHILD " .. p:read("*l"))
+  p:close()
+end)
+]]))
+    f:close()
+    local out, rc = sh(("%s EVCP_TEST_URL=http://127.0.0.1:9 lua5.1 %s %s/probe_spec.lua")
+      :format(child_env, os.getenv("BUSTED") or "/usr/bin/busted", q(dir)))
+    os.remove(dir .. "/probe_spec.lua")
+    os.remove(dir)
+    assert.equal(0, rc, out)
+    assert.matches("RUNTIME Lua 5.4", out, 1, true)
+    local core = root .. "/" .. b54 .. "/evcp/core.so"
+    assert.matches("CORE " .. core, out, 1, true)
+    assert.matches("CHILD " .. core, out, 1, true)
+  end)
+
+  it("spec/run.sh stops what a spec left running", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. q(dir)))
+    local fake = dir .. "/busted.lua"
+    local f = assert(io.open(fake, "w"))
+    -- a "suite" that starts a process and forgets it
+    f:write(("os.execute(\"sh -c 'sleep 300 & echo $! > %s/pid' >/dev/null 2>&1\")\n"):format(dir))
+    f:close()
+    local out, rc = sh(("env -u LD_PRELOAD -u EVCP_WRAP -u EVCP_PRELOAD EVCP_TEST_URL=http://127.0.0.1:9 "
+      .. "BUSTED=%s LUA54=lua5.4 sh spec/run.sh lua5.4"):format(q(fake)))
+    local pf = io.open(dir .. "/pid")
+    local pid = pf and tonumber(pf:read("*a"))
+    if pf then pf:close() end
+    -- running: /proc has it and it is not a zombie (whoever adopted it reaps it)
+    local st = pid and io.open("/proc/" .. pid .. "/stat")
+    local alive = st and not st:read("*a"):match("^%d+ %b() Z")
+    if st then st:close() end
+    if alive then os.execute("kill " .. pid) end
+    os.remove(dir .. "/pid")
+    os.remove(fake)
+    os.remove(dir)
+    assert.equal(0, rc, out)
+    assert.is_number(pid, out)
+    assert.is_falsy(alive, "the left-over process still runs: " .. out)
+    assert.matches("left processes running", out, 1, true)
+  end)
+end)

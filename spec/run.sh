@@ -1,10 +1,14 @@
 #!/bin/sh
 # Runs the busted suite on Lua 5.4 and LuaJIT against a fresh emulator.
-#   sh spec/run.sh [all|lua5.4|luajit] [busted args...]
+#   sh spec/run.sh [all|lua5.4|luajit] [busted args and spec files...]
+# (no files: every spec/*_spec.lua, the ROOT in .busted)
 # Environment: LUA54, LUAJIT (interpreters), BUSTED (busted's runner script),
 # EVCP_BUILD54, EVCP_BUILDJIT (where evcp/core.so is, default build/lua5.4 and
 # build/luajit), EVCP_WRAP (a command put in front of the interpreter, e.g.
 # valgrind), EVCP_PRELOAD (LD_PRELOAD for the interpreters only, e.g. ASan).
+# The emulator's options are in spec/emulator-options (.busted reads them too).
+# Each busted run gets a session of its own; whatever it leaves running (an
+# emulator a failed spec did not stop, say) is listed and stopped afterwards.
 set -eu
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -14,27 +18,63 @@ LUAJIT=${LUAJIT:-luajit}
 BUSTED=${BUSTED:-/usr/bin/busted}
 EVCP_WRAP=${EVCP_WRAP:-}
 EVCP_PRELOAD=${EVCP_PRELOAD:-}
-B54=${EVCP_BUILD54:-build/lua5.4}
-BJIT=${EVCP_BUILDJIT:-build/luajit}
+EVCP_BUILD54=${EVCP_BUILD54:-build/lua5.4}
+EVCP_BUILDJIT=${EVCP_BUILDJIT:-build/luajit}
+export EVCP_BUILD54 EVCP_BUILDJIT   # .busted puts them on package.cpath
 
 if [ -z "${EVCP_TEST_URL:-}" ]; then
   # re-run this script with a fresh emulator (statuses frozen) behind it
-  exec bin/evcp-with-emulator --status-interval 0 --api-key demo-key --api-key restricted-key \
-    --restricted-key restricted-key --token demo-token -- sh "$0" "$which" "$@"
+  launcher=bin/evcp-with-emulator
+  [ -x "$launcher" ] || launcher=emulator/bin/evcp-with-emulator
+  # shellcheck disable=SC2046 # options are words on purpose
+  exec "$launcher" $(cat spec/emulator-options) -- sh "$0" "$which" "$@"
 fi
 echo "emulator at $EVCP_TEST_URL"
 
+pgfile=$(mktemp)
+pg=""
+sweep() {
+  # the session's process group outlives busted only if a spec left processes
+  [ -n "$pg" ] || return 0
+  if kill -0 "-$pg" 2>/dev/null; then
+    echo "spec/run.sh: the specs left processes running; stopping them:" >&2
+    ps -o pid=,args= -g "$pg" >&2 2>/dev/null || true
+    kill -TERM "-$pg" 2>/dev/null || true
+    sleep 1
+    kill -KILL "-$pg" 2>/dev/null || true
+  fi
+  pg=""
+}
+trap 'sweep; rm -f "$pgfile"' EXIT
+trap 'exit 130' INT TERM
+
+# busted in a session of its own: sh -c writes its pid, the session's group id
+in_session() {
+  : >"$pgfile"
+  st=0
+  setsid -w sh -c 'echo $$ >"$0"; exec "$@"' "$pgfile" "$@" &
+  bg=$!
+  while [ ! -s "$pgfile" ] && kill -0 "$bg" 2>/dev/null; do sleep 0.01; done
+  pg=$(cat "$pgfile")
+  wait "$bg" || st=$?
+  sweep
+  return $st
+}
+
 rc=0
+LP="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/spec/?.lua;;"
 if [ "$which" = all ] || [ "$which" = lua5.4 ]; then
-  LP="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/spec/?.lua;;"
   echo "== Lua 5.4"
-  LUA_PATH="$LP" LUA_CPATH="$PWD/$B54/?.so;;" LUA_PATH_5_4="$LP" LUA_CPATH_5_4="$PWD/$B54/?.so;;" \
-    LD_PRELOAD="$EVCP_PRELOAD" $EVCP_WRAP "$LUA54" "$BUSTED" "$@" spec || rc=1
+  CP="$PWD/$EVCP_BUILD54/?.so;;"
+  # shellcheck disable=SC2086 # EVCP_WRAP is a command line
+  in_session env LUA_PATH="$LP" LUA_CPATH="$CP" LUA_PATH_5_4="$LP" LUA_CPATH_5_4="$CP" \
+    LD_PRELOAD="$EVCP_PRELOAD" $EVCP_WRAP "$LUA54" "$BUSTED" "$@" || rc=1
 fi
 if [ "$which" = all ] || [ "$which" = luajit ]; then
-  LP="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/spec/?.lua;;"
   echo "== LuaJIT"
-  LUA_PATH="$LP" LUA_CPATH="$PWD/$BJIT/?.so;;" \
-    LD_PRELOAD="$EVCP_PRELOAD" $EVCP_WRAP "$LUAJIT" "$BUSTED" "$@" spec || rc=1
+  CP="$PWD/$EVCP_BUILDJIT/?.so;;"
+  # shellcheck disable=SC2086 # EVCP_WRAP is a command line
+  in_session env LUA_PATH="$LP" LUA_CPATH="$CP" \
+    LD_PRELOAD="$EVCP_PRELOAD" $EVCP_WRAP "$LUAJIT" "$BUSTED" "$@" || rc=1
 fi
 exit $rc

@@ -67,7 +67,7 @@ describe("v3 over HTTP", function()
           n = n + 1
           assert.equal(g.standard, conn.standard)
           assert.equal(g.maxPower, conn.maxPower)
-          assert.equal("evcp.Evse", getmetatable(conn:evse()).__name)
+          assert.equal("evcp.Evse", getmetatable(conn:evse()))
         end
         seen[g.standard] = n
       end

@@ -132,7 +132,12 @@ describe("v2 over HTTP", function()
         local v3loc = assert(c:location(rec.id, { fields = { "evses" } }))
         local v2res = assert(c.v2:pool(cid))
         assert.equal(evcp.tesla.classify(v3loc), kind)
-        if kind == "nacs" then assert.equal(kind, evcp.tesla.classify(v2res.items[1])) end
+        if kind == "nacs" then
+          -- v2 cannot tell an open NACS site from a brand-only one (seed 003):
+          -- one v3 lookup settles it
+          assert.equal("nacs_or_tesla_only", evcp.tesla.classify(v2res.items[1]))
+          assert.equal(kind, (evcp.tesla.settle(c, v2res.items[1])))
+        end
         checked = checked + 1
         if checked >= 4 then break end
       end
@@ -160,9 +165,8 @@ describe("v2 over HTTP", function()
       assert.matches("bbox", err.cause)
       assert.matches("evcp: http 400: InvalidInputData", tostring(err), 1, true)
     end
-    v, err = c.v2:power_feed_types()
-    assert.is_nil(v) -- the emulator does not serve it: HERE never documented its shape
-    assert.equal(404, err.status)
+    local feeds = assert(c.v2:power_feed_types())
+    assert.is_table(feeds.powerFeedType)
     local lists = assert(c.v2:connector_types())
     assert.is_table(lists)
     assert.is_table(assert(c.v2:roamings({ format = "xml" })))

@@ -187,7 +187,7 @@ local function classify_connector(connector, location)
   if location ~= nil then
     check_location("classify_connector", 2, location)
   elseif t == "userdata" then
-    local f = get(connector, "location")
+    local f = get(connector, "charging_location")
     if type(f) == "function" then location = f(connector) end
   end
   local from_v2 = get(connector, "v2TypeId") ~= nil or read_through_v2(location)

@@ -69,6 +69,8 @@ local function stations_result(doc)
   if doc.hasMore == nil and doc.evStations == nil and doc.count == nil then
     return nil, "not a v2 Stations Response (no hasMore, count or evStations)"
   end
+  -- an empty <evStations/> element reads as "" from XML: no stations
+  if doc.evStations == "" then doc.evStations = nil end
   if doc.evStations ~= nil and type(doc.evStations) ~= "table" then
     return nil, "evStations: expected an object"
   end

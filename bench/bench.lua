@@ -70,6 +70,10 @@ end
 
 -- v3-decode: a 100-location body with address, evses, connectorGroups and
 -- all tariffs (the largest locations of the dataset), bytes -> objects.
+-- v3-traverse: the same body parsed and walked the way examples/demo.lua
+-- walks it (location lat/lng, address city, every EVSE's status, every
+-- connector's standard and maxPower), vs cjson.decode and the same walk over
+-- the plain tables.
 do
   local recs = {}
   for i, rec in ipairs(db.locations) do recs[i] = rec end
@@ -90,6 +94,38 @@ do
   report("v3-decode", "ms", 1000,
     function() assert(parse(body)) end,
     function() decode(body) end, 31, 5)
+
+  local sink = 0
+  report("v3-traverse", "ms", 1000,
+    function()
+      local n = 0
+      for _, loc in ipairs(assert(parse(body)).items) do
+        local where = loc.location
+        n = n + where.lat + where.lng
+        local a = loc.address
+        if a and a.city then n = n + #a.city end
+        for evse in loc:evses() do
+          n = n + #evse.status
+          for c in evse:connectors() do n = n + #c.standard + (c.maxPower or 0) end
+        end
+      end
+      sink = sink + n
+    end,
+    function()
+      local n = 0
+      for _, loc in ipairs(decode(body).items) do
+        local where = loc.location
+        n = n + where.lat + where.lng
+        local a = loc.address
+        if a and a.city then n = n + #a.city end
+        for _, evse in ipairs(loc.evses or {}) do
+          n = n + #evse.status
+          for _, c in ipairs(evse.connectors or {}) do n = n + #c.standard + (c.maxPower or 0) end
+        end
+      end
+      sink = sink + n
+    end, 31, 5)
+  assert(sink > 0)
 end
 
 -- v3-batch-http: 10,000 ids through client:locations vs libcurl multi (8

@@ -47,8 +47,34 @@ typedef struct {
   int has_parent; /* the rest of a view's state is in its user values */
 } view;
 
-static const char *const view_classes[] = {EVCP_LOCATION, EVCP_EVSE, EVCP_CONNECTOR,
-                                           EVCP_CONNECTOR_GROUP, EVCP_TARIFF, NULL};
+/* The view classes. Their metatables are also in the registry under the
+ * addresses of class_keys[], so that making a view or checking one costs a
+ * pointer lookup, not a string lookup. */
+typedef enum { C_LOCATION, C_EVSE, C_CONNECTOR, C_GROUP, C_TARIFF, C_COUNT } vclass;
+static const char *const class_names[] = {EVCP_LOCATION, EVCP_EVSE, EVCP_CONNECTOR,
+                                          EVCP_CONNECTOR_GROUP, EVCP_TARIFF};
+static char class_keys[C_COUNT];
+
+static void push_mt(lua_State *L, vclass c) {
+  lua_pushlightuserdata(L, &class_keys[c]);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+}
+
+/* 1 when the value at idx is a view of class c. */
+static int is_class(lua_State *L, int idx, vclass c) {
+  int r;
+  if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return 0;
+  push_mt(L, c);
+  r = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return r;
+}
+
+static void check_self(lua_State *L, vclass c, const char *fname) {
+  if (!is_class(L, 1, c))
+    evcp_error(L, "%s: self must be an %s (call it with ':'), got %s", fname, class_names[c],
+               luaL_typename(L, 1));
+}
 
 static int is_jsonnull(lua_State *L, int idx) {
   return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
@@ -62,14 +88,14 @@ static int absindex(lua_State *L, int idx) {
 
 /* Pushes a new view of class `cls` over the table at data_idx with the parent
  * at parent_idx (0 for none). */
-static void push_view(lua_State *L, const char *cls, int data_idx, int parent_idx) {
+static void push_view(lua_State *L, vclass cls, int data_idx, int parent_idx) {
   view *v;
   data_idx = absindex(L, data_idx);
   parent_idx = absindex(L, parent_idx);
 #if LUA_VERSION_NUM < 502
   v = (view *)lua_newuserdata(L, sizeof(view));
   v->has_parent = parent_idx != 0;
-  luaL_getmetatable(L, cls);
+  push_mt(L, cls);
   lua_setmetatable(L, -2);
   if (parent_idx != 0) {
     lua_createtable(L, 2, 0);
@@ -84,7 +110,7 @@ static void push_view(lua_State *L, const char *cls, int data_idx, int parent_id
 #else
   v = (view *)lua_newuserdatauv(L, sizeof(view), parent_idx != 0 ? 2 : 1);
   v->has_parent = parent_idx != 0;
-  luaL_getmetatable(L, cls);
+  push_mt(L, cls);
   lua_setmetatable(L, -2);
   lua_pushvalue(L, data_idx);
   lua_setiuservalue(L, -2, 1);
@@ -128,8 +154,8 @@ static void push_data(lua_State *L, int idx) {
 /* Checks that index 1 is a view of any class. */
 static void check_view(lua_State *L, const char *method) {
   int i;
-  for (i = 0; view_classes[i] != NULL; i++)
-    if (luaL_testudata(L, 1, view_classes[i]) != NULL) return;
+  for (i = 0; i < C_COUNT; i++)
+    if (is_class(L, 1, (vclass)i)) return;
   evcp_error(L, "evcp:%s: self must be an evcp object (Location, Evse, Connector, "
                 "ConnectorGroup or Tariff; call it with ':'), got %s",
              method, luaL_typename(L, 1));
@@ -154,7 +180,7 @@ static void push_cached(lua_State *L, int idx) {
 }
 
 /* Pushes a plain array of child views built from the array at arr_idx. */
-static void push_children(lua_State *L, const char *cls, int arr_idx, int parent_idx) {
+static void push_children(lua_State *L, vclass cls, int arr_idx, int parent_idx) {
   int i, n;
   arr_idx = absindex(L, arr_idx);
   n = (int)lua_rawlen(L, arr_idx);
@@ -176,7 +202,8 @@ static void push_children(lua_State *L, const char *cls, int arr_idx, int parent
  */
 static int view_index(lua_State *L) {
   lua_settop(L, 2);
-  if (!lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(2)))
+  if (lua_type(L, 1) != LUA_TUSERDATA || !lua_getmetatable(L, 1) ||
+      !lua_rawequal(L, -1, lua_upvalueindex(2)))
     return evcp_error(L, "%s.__index: self must be an %s, got %s",
                       lua_tostring(L, lua_upvalueindex(3)), lua_tostring(L, lua_upvalueindex(3)),
                       luaL_typename(L, 1));
@@ -192,7 +219,7 @@ static int view_index(lua_State *L) {
   case LUA_TTABLE:
     if (!lua_isnil(L, lua_upvalueindex(4)) && lua_type(L, 2) == LUA_TSTRING &&
         strcmp(lua_tostring(L, 2), "connectorGroups") == 0) {
-      push_children(L, EVCP_CONNECTOR_GROUP, 4, 1);
+      push_children(L, C_GROUP, 4, 1);
       return 1;
     }
     push_cached(L, 4);
@@ -287,11 +314,11 @@ static int view_tojson(lua_State *L) {
 
 /* Pushes the nearest view of class cls among the view at idx and its
  * ancestors, or nil. */
-static void push_ancestor(lua_State *L, int idx, const char *cls) {
+static void push_ancestor(lua_State *L, int idx, vclass cls) {
   int i;
   lua_pushvalue(L, idx);
   for (i = 0; i < 3; i++) {
-    if (luaL_testudata(L, -1, cls) != NULL) return;
+    if (is_class(L, -1, cls)) return;
     if (lua_type(L, -1) != LUA_TUSERDATA) break;
     push_parent(L, -1);
     lua_remove(L, -2);
@@ -303,40 +330,40 @@ static void push_ancestor(lua_State *L, int idx, const char *cls) {
 /* x:charging_location() -> the Location an Evse, Connector, group or Tariff
  * belongs to. */
 static int evse_location(lua_State *L) {
-  evcp_checkself(L, EVCP_EVSE, "evcp.Evse:charging_location");
-  push_ancestor(L, 1, EVCP_LOCATION);
+  check_self(L, C_EVSE, "evcp.Evse:charging_location");
+  push_ancestor(L, 1, C_LOCATION);
   return 1;
 }
 
 static int connector_location(lua_State *L) {
-  evcp_checkself(L, EVCP_CONNECTOR, "evcp.Connector:charging_location");
-  push_ancestor(L, 1, EVCP_LOCATION);
+  check_self(L, C_CONNECTOR, "evcp.Connector:charging_location");
+  push_ancestor(L, 1, C_LOCATION);
   return 1;
 }
 
 static int group_location(lua_State *L) {
-  evcp_checkself(L, EVCP_CONNECTOR_GROUP, "evcp.ConnectorGroup:charging_location");
-  push_ancestor(L, 1, EVCP_LOCATION);
+  check_self(L, C_GROUP, "evcp.ConnectorGroup:charging_location");
+  push_ancestor(L, 1, C_LOCATION);
   return 1;
 }
 
 static int tariff_location(lua_State *L) {
-  evcp_checkself(L, EVCP_TARIFF, "evcp.Tariff:charging_location");
-  push_ancestor(L, 1, EVCP_LOCATION);
+  check_self(L, C_TARIFF, "evcp.Tariff:charging_location");
+  push_ancestor(L, 1, C_LOCATION);
   return 1;
 }
 
 /* conn:evse() -> the Evse a Connector belongs to */
 static int connector_evse(lua_State *L) {
-  evcp_checkself(L, EVCP_CONNECTOR, "evcp.Connector:evse");
-  push_ancestor(L, 1, EVCP_EVSE);
+  check_self(L, C_CONNECTOR, "evcp.Connector:evse");
+  push_ancestor(L, 1, C_EVSE);
   return 1;
 }
 
 /* Iterator over child views: upvalues (parent view, array, next index, class). */
 static int children_iter(lua_State *L) {
   lua_Integer i = (lua_Integer)lua_tonumber(L, lua_upvalueindex(3));
-  const char *cls = lua_tostring(L, lua_upvalueindex(4));
+  vclass cls = (vclass)lua_tointeger(L, lua_upvalueindex(4));
   for (;;) {
     i++;
     lua_rawgeti(L, lua_upvalueindex(2), (int)i);
@@ -350,7 +377,7 @@ static int children_iter(lua_State *L) {
   return 1;
 }
 
-static int push_iterator(lua_State *L, const char *cls, const char *field) {
+static int push_iterator(lua_State *L, vclass cls, const char *field) {
   lua_settop(L, 1);
   push_data(L, 1);
   lua_getfield(L, -1, field);
@@ -361,27 +388,27 @@ static int push_iterator(lua_State *L, const char *cls, const char *field) {
   lua_pushvalue(L, 1);
   lua_insert(L, -2);
   lua_pushnumber(L, 0);
-  lua_pushstring(L, cls);
+  lua_pushinteger(L, (lua_Integer)cls);
   lua_pushcclosure(L, children_iter, 4);
   return 1;
 }
 
 /* loc:evses() -> iterator over Evse objects */
 static int location_evses(lua_State *L) {
-  evcp_checkself(L, EVCP_LOCATION, "evcp.Location:evses");
-  return push_iterator(L, EVCP_EVSE, "evses");
+  check_self(L, C_LOCATION, "evcp.Location:evses");
+  return push_iterator(L, C_EVSE, "evses");
 }
 
 /* loc:connector_groups() -> iterator over ConnectorGroup objects */
 static int location_groups(lua_State *L) {
-  evcp_checkself(L, EVCP_LOCATION, "evcp.Location:connector_groups");
-  return push_iterator(L, EVCP_CONNECTOR_GROUP, "connectorGroups");
+  check_self(L, C_LOCATION, "evcp.Location:connector_groups");
+  return push_iterator(L, C_GROUP, "connectorGroups");
 }
 
 /* loc:tariffs() -> iterator over Tariff objects */
 static int location_tariffs(lua_State *L) {
-  evcp_checkself(L, EVCP_LOCATION, "evcp.Location:tariffs");
-  return push_iterator(L, EVCP_TARIFF, "tariffs");
+  check_self(L, C_LOCATION, "evcp.Location:tariffs");
+  return push_iterator(L, C_TARIFF, "tariffs");
 }
 
 /* Pushes the index-th element of field `list` of the document at data_idx
@@ -421,21 +448,21 @@ static int find_in(lua_State *L, int data_idx, const char *list, const char *con
 /* loc:evse(key) -> the Evse whose uid, id or evseId equals key, or nil */
 static int location_evse(lua_State *L) {
   static const char *const keys[] = {"uid", "id", "evseId", NULL};
-  evcp_checkself(L, EVCP_LOCATION, "evcp.Location:evse");
+  check_self(L, C_LOCATION, "evcp.Location:evse");
   if (lua_type(L, 2) != LUA_TSTRING)
     return evcp_error(L, "evcp.Location:evse: argument #1 (key) must be a string, got %s",
                       luaL_typename(L, 2));
   lua_settop(L, 2);
   push_data(L, 1); /* 3 */
   if (!find_in(L, 3, "evses", keys, 2)) return 0;
-  push_view(L, EVCP_EVSE, -1, 1);
+  push_view(L, C_EVSE, -1, 1);
   return 1;
 }
 
 /* evse:connectors() -> iterator over Connector objects */
 static int evse_connectors(lua_State *L) {
-  evcp_checkself(L, EVCP_EVSE, "evcp.Evse:connectors");
-  return push_iterator(L, EVCP_CONNECTOR, "connectors");
+  check_self(L, C_EVSE, "evcp.Evse:connectors");
+  return push_iterator(L, C_CONNECTOR, "connectors");
 }
 
 /* Iterator over the array upvalue 1 (holes skipped): upvalue 2 the position. */
@@ -473,11 +500,11 @@ static int push_list_iterator(lua_State *L) {
 static int group_connectors(lua_State *L) {
   static const char *const uid[] = {"uid", NULL};
   int refs, r, nrefs, out, count = 0;
-  evcp_checkself(L, EVCP_CONNECTOR_GROUP, "evcp.ConnectorGroup:connectors");
+  check_self(L, C_GROUP, "evcp.ConnectorGroup:connectors");
   lua_settop(L, 1);
   lua_newtable(L); /* 2: the result */
   out = 2;
-  push_ancestor(L, 1, EVCP_LOCATION); /* 3 */
+  push_ancestor(L, 1, C_LOCATION); /* 3 */
   push_data(L, 1);                    /* 4 */
   lua_getfield(L, 4, "connectors");   /* 5 */
   refs = 5;
@@ -497,7 +524,7 @@ static int group_connectors(lua_State *L) {
       if (lua_type(L, base + 2) == LUA_TSTRING && lua_type(L, base + 3) == LUA_TTABLE &&
           find_in(L, 6, "evses", uid, base + 2)) { /* base+4: evse document */
         int j, nc, k, nids = (int)lua_rawlen(L, base + 3);
-        push_view(L, EVCP_EVSE, base + 4, 3); /* base+5 */
+        push_view(L, C_EVSE, base + 4, 3); /* base+5 */
         lua_getfield(L, base + 4, "connectors"); /* base+6 */
         nc = lua_type(L, base + 6) == LUA_TTABLE ? (int)lua_rawlen(L, base + 6) : 0;
         for (j = 1; j <= nc; j++) {
@@ -508,7 +535,7 @@ static int group_connectors(lua_State *L) {
               lua_rawgeti(L, base + 3, k);
               if (lua_type(L, -1) == LUA_TSTRING && lua_rawequal(L, -1, base + 8)) {
                 lua_pop(L, 1);
-                push_view(L, EVCP_CONNECTOR, base + 7, base + 5);
+                push_view(L, C_CONNECTOR, base + 7, base + 5);
                 lua_rawseti(L, out, ++count);
                 break;
               }
@@ -547,13 +574,13 @@ static int indexed_tariffs_iter(lua_State *L) {
   }
   lua_pushnumber(L, (lua_Number)pos);
   lua_replace(L, lua_upvalueindex(4));
-  push_view(L, EVCP_TARIFF, -1, lua_upvalueindex(1));
+  push_view(L, C_TARIFF, -1, lua_upvalueindex(1));
   return 1;
 }
 
 static int push_indexed_tariffs(lua_State *L) {
   lua_settop(L, 1);
-  push_ancestor(L, 1, EVCP_LOCATION); /* 2 */
+  push_ancestor(L, 1, C_LOCATION); /* 2 */
   if (lua_isnil(L, 2)) {
     lua_newtable(L);
   } else {
@@ -578,12 +605,12 @@ static int push_indexed_tariffs(lua_State *L) {
 }
 
 static int connector_tariffs(lua_State *L) {
-  evcp_checkself(L, EVCP_CONNECTOR, "evcp.Connector:tariffs");
+  check_self(L, C_CONNECTOR, "evcp.Connector:tariffs");
   return push_indexed_tariffs(L);
 }
 
 static int group_tariffs(lua_State *L) {
-  evcp_checkself(L, EVCP_CONNECTOR_GROUP, "evcp.ConnectorGroup:tariffs");
+  check_self(L, C_GROUP, "evcp.ConnectorGroup:tariffs");
   return push_indexed_tariffs(L);
 }
 
@@ -613,7 +640,7 @@ static void push_field_text(lua_State *L, int data_idx, const char *k, const cha
 }
 
 static int location_tostring(lua_State *L) {
-  evcp_checkself(L, EVCP_LOCATION, "evcp.Location.__tostring");
+  check_self(L, C_LOCATION, "evcp.Location.__tostring");
   push_data(L, 1);
   lua_pushfstring(L, "%s: %s (%s)", EVCP_LOCATION, field_str(L, 2, "id", "?"),
                   field_str(L, 2, "name", "unnamed"));
@@ -621,7 +648,7 @@ static int location_tostring(lua_State *L) {
 }
 
 static int evse_tostring(lua_State *L) {
-  evcp_checkself(L, EVCP_EVSE, "evcp.Evse.__tostring");
+  check_self(L, C_EVSE, "evcp.Evse.__tostring");
   push_data(L, 1);
   lua_pushfstring(L, "%s: %s (%s)", EVCP_EVSE,
                   field_str(L, 2, "evseId", field_str(L, 2, "uid", "?")),
@@ -643,7 +670,7 @@ static void push_power(lua_State *L, int data_idx) {
 }
 
 static int connector_tostring(lua_State *L) {
-  evcp_checkself(L, EVCP_CONNECTOR, "evcp.Connector.__tostring");
+  check_self(L, C_CONNECTOR, "evcp.Connector.__tostring");
   push_data(L, 1);
   push_power(L, 2);
   lua_pushfstring(L, "%s: %s %s %s, %s", EVCP_CONNECTOR, field_str(L, 2, "standard", "?"),
@@ -653,7 +680,7 @@ static int connector_tostring(lua_State *L) {
 }
 
 static int group_tostring(lua_State *L) {
-  evcp_checkself(L, EVCP_CONNECTOR_GROUP, "evcp.ConnectorGroup.__tostring");
+  check_self(L, C_GROUP, "evcp.ConnectorGroup.__tostring");
   lua_settop(L, 1);
   push_data(L, 1);                                      /* 2 */
   push_power(L, 2);                                     /* 3 */
@@ -670,7 +697,7 @@ static int group_tostring(lua_State *L) {
 }
 
 static int tariff_tostring(lua_State *L) {
-  evcp_checkself(L, EVCP_TARIFF, "evcp.Tariff.__tostring");
+  check_self(L, C_TARIFF, "evcp.Tariff.__tostring");
   push_data(L, 1);
   lua_pushfstring(L, "%s: %s %s %s (%s)", EVCP_TARIFF, field_str(L, 2, "type", "adhoc"),
                   field_str(L, 2, "partner", "?"), field_str(L, 2, "name", "unnamed"),
@@ -775,7 +802,7 @@ static int core_location(lua_State *L) {
     lua_insert(L, -2);
     return 2;
   }
-  push_view(L, EVCP_LOCATION, 1, 0);
+  push_view(L, C_LOCATION, 1, 0);
   return 1;
 }
 
@@ -812,7 +839,7 @@ static int core_locations(lua_State *L) {
       lua_insert(L, -2);
       return 2;
     }
-    push_view(L, EVCP_LOCATION, -1, 0);
+    push_view(L, C_LOCATION, -1, 0);
     lua_rawseti(L, 3, i);
     lua_pop(L, 1);
   }
@@ -859,8 +886,9 @@ static int core_copy(lua_State *L) {
 
 /* Makes view class `name` with the common methods plus `extra`; its __index
  * is view_index (see there for the upvalues). */
-static void new_view_class(lua_State *L, const char *name, lua_CFunction tostr,
-                           const luaL_Reg *extra, int is_location) {
+static void new_view_class(lua_State *L, vclass c, lua_CFunction tostr, const luaL_Reg *extra) {
+  const char *name = class_names[c];
+  int is_location = c == C_LOCATION;
   const luaL_Reg meta[] = {{"__tostring", tostr}, {"__newindex", view_newindex}, {NULL, NULL}};
   const luaL_Reg common[] = {{"totable", view_totable}, {"tojson", view_tojson}, {NULL, NULL}};
   evcp_createclass(L, name, meta, extra);
@@ -873,7 +901,9 @@ static void new_view_class(lua_State *L, const char *name, lua_CFunction tostr,
   else lua_pushnil(L);
   lua_pushcclosure(L, view_index, 4);
   lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  lua_pushlightuserdata(L, &class_keys[c]);
+  lua_insert(L, -2);
+  lua_rawset(L, LUA_REGISTRYINDEX);
 }
 
 int evcp_object_open(lua_State *L) {
@@ -904,11 +934,11 @@ int evcp_object_open(lua_State *L) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_setfield(L, LUA_REGISTRYINDEX, CACHE_KEY);
-  new_view_class(L, EVCP_LOCATION, location_tostring, location_m, 1);
-  new_view_class(L, EVCP_EVSE, evse_tostring, evse_m, 0);
-  new_view_class(L, EVCP_CONNECTOR, connector_tostring, connector_m, 0);
-  new_view_class(L, EVCP_CONNECTOR_GROUP, group_tostring, group_m, 0);
-  new_view_class(L, EVCP_TARIFF, tariff_tostring, tariff_m, 0);
+  new_view_class(L, C_LOCATION, location_tostring, location_m);
+  new_view_class(L, C_EVSE, evse_tostring, evse_m);
+  new_view_class(L, C_CONNECTOR, connector_tostring, connector_m);
+  new_view_class(L, C_GROUP, group_tostring, group_m);
+  new_view_class(L, C_TARIFF, tariff_tostring, tariff_m);
   luaL_setfuncs(L, funcs, 0); /* into the module table on top */
   return 0;
 }

@@ -25,7 +25,7 @@ void evcp_createclass(lua_State *L, const char *name, const luaL_Reg *meta,
 
 int evcp_error(lua_State *L, const char *fmt, ...) {
   va_list ap;
-  luaL_where(L, 2); /* the Lua code that called the C function */
+  luaL_where(L, 1); /* the Lua code that called the C function */
   va_start(ap, fmt);
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);

@@ -31,7 +31,7 @@ describe("evcp.v3.parse", function()
     assert.equal("23e03006-cca5-11ed-91ab-42010aa40002", loc.operator.partnerId)
     assert.same({ "car" }, loc.supportedVehicles)
     assert.is_nil(loc.address)
-    assert.equal("evcp.Location", getmetatable(loc).__name)
+    assert.equal("evcp.Location", getmetatable(loc)) -- locked: the class name
   end)
 
   it("iterates EVSEs and connectors in document order", function()
@@ -116,7 +116,7 @@ describe("evcp.v3.parse", function()
     for g in loc:connector_groups() do
       local t = g:tariffs()()
       assert.equal("A", t.partner)
-      assert.equal(loc.id, t:location().id)
+      assert.equal(loc.id, t:charging_location().id)
     end
     local all = {}
     for t in loc:tariffs() do all[#all + 1] = t.type end
@@ -132,20 +132,24 @@ describe("evcp.v3.parse", function()
     end
     collectgarbage()
     collectgarbage()
-    assert.equal("K-Lataus", evse:location().name)
+    assert.equal("K-Lataus", evse:charging_location().name)
     assert.equal(evse.uid, conn:evse().uid)
-    assert.equal("K-Lataus", conn:location().name)
+    assert.equal("K-Lataus", conn:charging_location().name)
   end)
 
-  it("hands out copies: changing them does not change the object", function()
+  it("reads nested tables from a per-node cache: one copy, stable identity, the document untouched", function()
     local loc = assert(evcp.v3.parse(evses_body))
     local l = loc.location
-    l.lat = 0
-    assert.equal(61.493773, loc.location.lat)
+    assert.equal(l, loc.location)
+    assert.equal(loc.operator, loc.operator)
+    l.lat = 0 -- the copy is shared; the document is not
+    assert.equal(61.493773, loc:totable().location.lat)
+    assert.equal(61.493773, h.decode(loc:tojson()).location.lat)
     local t = loc:totable()
     t.name = "changed"
     assert.equal("K-Lataus", loc.name)
     assert.has_error(function() loc.name = "x" end)
+    assert.has_error(function() loc.location = {} end)
   end)
 
   it("finds an EVSE by uid, id or evseId", function()

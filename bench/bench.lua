@@ -51,7 +51,8 @@ local function report(name, unit, scale, evcp_fn, floor_fn, reps, inner)
   io.stdout:flush()
 end
 
-local db = (function() package.path = "emulator/lua/?.lua;" .. package.path; return require("evcp_emulator.dataset") end)().load()
+package.path = "emulator/lua/?.lua;" .. package.path -- the dataset's ids (not the client's code)
+local db = require("evcp_emulator.dataset").load()
 local client = evcp.new({ base_url = url, api_key = KEY, max_parallel = 8 })
 
 -- The floor's HTTP: evcp's libcurl transport used raw (full URLs, the key

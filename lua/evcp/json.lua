@@ -20,7 +20,7 @@ codec.encode_max_depth(64)
 -- document of at most max_bytes (default 32 MiB). The per-byte bounds of
 -- decode already keep memory within a few times the text; the number of
 -- items an API allows is checked on the decoded document by its reader.
-function M.limits(max_bytes, max_items)
+function M.limits(max_bytes, _max_items)
   return { max_bytes = max_bytes or M.MAX_BYTES }
 end
 

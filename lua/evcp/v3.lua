@@ -19,7 +19,7 @@ local url = require("evcp.url")
 
 local M = {}
 
-local type, ipairs, tostring, next = type, ipairs, tostring, next
+local type, ipairs, next = type, ipairs, next
 local concat = table.concat
 
 --- The API version these checks follow.

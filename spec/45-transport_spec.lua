@@ -554,6 +554,33 @@ for _, impl in ipairs(transports) do
       end)
     end)
 
+    describe("damaged responses", function()
+      it("300 damaged responses: each is a well-formed result, never a crash", function()
+        with({ timeout = 2, max_parallel = 8 }, function(t)
+          local reqs = {}
+          for i = 1, 300 do reqs[i] = { url = ("%s/fuzz/%d"):format(base, i) } end
+          local rs = t:run(reqs)
+          local kinds = { timeout = true, network = true, tls = false, too_large = true, decode = true }
+          local seen = {}
+          for i = 1, 300 do
+            local r = rs[i]
+            if r.kind then
+              assert.is_true(kinds[r.kind], r.kind)
+              assert.is_string(r.message)
+              assert.is_nil(r.body)
+              seen[r.kind] = true
+            else
+              assert.is_number(r.status)
+              assert.is_string(r.body)
+              assert.is_table(r.headers)
+              seen.ok = true
+            end
+          end
+          assert.is_true(seen.ok and seen.decode and seen.network and true or false)
+        end)
+      end)
+    end)
+
     describe("batches", function()
       it("runs at most max_parallel at once and returns results in request order", function()
         with({ max_parallel = 4 }, function(t)

@@ -1161,7 +1161,7 @@ static int t_run(lua_State *L) {
     lua_settop(L, 4);
   }
   /* a finalizer run by the reads above may have closed the transport */
-  if (t->closed) return luaL_error(L, "%s: transport is closed", TRANSPORT);
+  if (t->closed) return luaL_error(L, "%s: transport closed while run read its requests", TRANSPORT);
   run_transfers(t, b);
   lua_createtable(L, n, 0); /* 5: results */
   for (i = 0; i < n; i++) {

@@ -806,6 +806,47 @@ for _, impl in ipairs(transports) do
         collectgarbage()
       end)
 
+      -- garbage whose finalizer calls fn (tables on 5.4, newproxy on LuaJIT)
+      local function finalizer(fn)
+        if newproxy then
+          local p = newproxy(true)
+          getmetatable(p).__gc = fn
+        else
+          setmetatable({}, { __gc = fn })
+        end
+      end
+
+      -- With this GC setting the finalizer runs while run reads the requests (always on
+      -- Lua 5.4, sometimes on LuaJIT): run must notice before it starts a transfer.
+      it("a finalizer that runs or closes the transport during run never breaks it", function()
+        for round = 1, 30 do
+          local t = impl.new({ proxy = "" })
+          local reqs = {}
+          for i = 1, 10 do
+            local h = {}
+            for j = 1, 100 do h["X-" .. j] = ("v"):rep(j * 20) end
+            reqs[i] = { url = ("%s/echo/%d"):format(base, i), headers = h }
+          end
+          finalizer(function()
+            if round % 2 == 0 then pcall(t.run, t, { { url = base .. "/echo/nested" } }) end
+            t:close()
+          end)
+          collectgarbage("setpause", 0)
+          collectgarbage("setstepmul", 1000)
+          local ok, res = pcall(t.run, t, reqs)
+          collectgarbage("setpause", 200)
+          collectgarbage("setstepmul", 200)
+          collectgarbage()
+          if ok then
+            assert.equal(10, #res)
+            for i = 1, 10 do assert.equal(200, res[i].status) end
+          else
+            assert.matches("closed", res)
+          end
+          assert.is_true(t:is_closed())
+        end
+      end)
+
       it("now is monotonic seconds; sleep sleeps and checks its argument", function()
         with({}, function(t)
           local a = t:now()

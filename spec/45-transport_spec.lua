@@ -337,10 +337,10 @@ for _, impl in ipairs(transports) do
           assert.same(sorted({ "Host: 127.0.0.1:" .. srv.port, "User-Agent: ua",
             "Content-Type: application/x-www-form-urlencoded", "Content-Length: " .. #body }), lines)
           assert.equal(body, got)
-          start, lines, got = parse_request(rs[2].body)
+          _, lines, got = parse_request(rs[2].body)
           assert.same(sorted({ "Host: 127.0.0.1:" .. srv.port, "User-Agent: ua", "Content-Length: 2" }), lines)
           assert.equal("{}", got)
-          start, lines, got = parse_request(rs[3].body)
+          start, lines = parse_request(rs[3].body)
           assert.equal("POST /echo/empty HTTP/1.1", start)
           assert.same(sorted({ "Host: 127.0.0.1:" .. srv.port, "User-Agent: ua", "Content-Length: 0" }), lines)
         end)
@@ -349,11 +349,10 @@ for _, impl in ipairs(transports) do
       it("a large POST body goes out at once (no 100-continue wait)", function()
         with({ compress = false, max_body = 4 * 1024 * 1024 }, function(t)
           local body = ("0123456789abcdef"):rep(128 * 1024) -- 2 MiB
-          local t0 = clock()
           local r = run1(t, { method = "POST", url = base .. "/echo/big", body = body })
           assert.equal(200, r.status)
-          assert.is_true(clock() - t0 < 0.9 * SLACK)
-          local _, _, got = parse_request(r.body)
+          local _, lines, got = parse_request(r.body)
+          for _, line in ipairs(lines) do assert.is_nil(line:lower():match("^expect:"), line) end
           assert.equal(#body, #got)
           assert.equal(body, got)
         end)
@@ -927,7 +926,8 @@ for _, impl in ipairs(transports) do
           .. "-addext subjectAltName=DNS:localhost -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1")
           :format(d, d)), "openssl req failed")
         tls.port = free_port()
-        tls.pid = spawn(("timeout 900 openssl s_server -quiet -www -accept 127.0.0.1:%d -cert %s/cert.pem -key %s/key.pem")
+        tls.pid = spawn(("timeout 900 openssl s_server -quiet -www -accept 127.0.0.1:%d "
+          .. "-cert %s/cert.pem -key %s/key.pem")
           :format(tls.port, d, d), tls.dir .. "/out", tls.dir .. "/pid")
         local deadline = clock() + 10
         repeat
@@ -984,7 +984,8 @@ http {
             tls.nginx_port = port
             break
           end
-          assert(alive(tls.nginx_pid), "nginx exited: " .. tostring(read_all(d .. "/nginx.out")) .. tostring(read_all(d .. "/nginx.err")))
+          assert(alive(tls.nginx_pid),
+            "nginx exited: " .. tostring(read_all(d .. "/nginx.out")) .. tostring(read_all(d .. "/nginx.err")))
           socket.sleep(0.05)
         until clock() > deadline
         return tls.nginx_port

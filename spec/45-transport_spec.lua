@@ -55,12 +55,29 @@ local function alive(pid)
   return pid and sh("kill -0 " .. pid .. " 2>/dev/null")
 end
 
--- Starts `cmd` in the background without the sanitizer runtime; returns its
--- pid. Long-lived servers are started under `timeout` (or, for rawserver, with
--- a lifetime of their own), so that even a killed run leaves nothing behind.
-local function spawn(cmd, out, pidfile)
-  sh(("env -u LD_PRELOAD %s > %s 2>&1 & echo $! > %s"):format(cmd, shell_quote(out), shell_quote(pidfile)))
-  local pid = tonumber((read_all(pidfile) or ""):match("%d+"))
+-- this process's pid (/proc/self is the reader: the interpreter itself)
+local function my_pid()
+  return tonumber((read_all("/proc/self/stat") or ""):match("^(%d+)"))
+end
+
+-- Starts `cmd` in the background without the sanitizer runtime and returns
+-- its pid. A watchdog shell stops it once this process is gone, so that even
+-- a run that crashes or is killed leaves nothing behind.
+-- With `dir`, the watchdog also removes that directory when it is done.
+local function spawn(cmd, out, pidfile, dir)
+  local watch = assert(my_pid(), "no /proc/self/stat")
+  local script = ("%s > %s 2>&1 & c=$!; echo $c > %s; "
+    .. "while kill -0 %d 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 0.5; done; kill $c 2>/dev/null")
+    :format(cmd, shell_quote(out), shell_quote(pidfile), watch)
+  if dir then script = script .. "; sleep 0.5; rm -rf " .. shell_quote(dir) end
+  os.remove(pidfile)
+  sh(("env -u LD_PRELOAD sh -c %s >/dev/null 2>&1 &"):format(shell_quote(script)))
+  local pid
+  for _ = 1, 200 do
+    pid = tonumber((read_all(pidfile) or ""):match("%d+"))
+    if pid then break end
+    socket.sleep(0.01)
+  end
   assert(pid, "could not start: " .. cmd)
   return pid
 end
@@ -81,7 +98,8 @@ end
 -- fills `s` as it goes, so that a teardown can stop what a failed start began
 local function start_server(s)
   s.dir = tmpdir()
-  s.pid = spawn(("lua5.4 spec/rawserver.lua %s 900"):format(shell_quote(s.dir)), s.dir .. "/out", s.dir .. "/pid")
+  s.pid = spawn(("lua5.4 spec/rawserver.lua %s 900"):format(shell_quote(s.dir)), s.dir .. "/out", s.dir .. "/pid",
+    s.dir)
   local deadline = clock() + 20
   while clock() < deadline do
     s.port = tonumber(read_all(s.dir .. "/port") or "")
@@ -926,9 +944,9 @@ for _, impl in ipairs(transports) do
           .. "-addext subjectAltName=DNS:localhost -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1")
           :format(d, d)), "openssl req failed")
         tls.port = free_port()
-        tls.pid = spawn(("timeout 900 openssl s_server -quiet -www -accept 127.0.0.1:%d "
+        tls.pid = spawn(("openssl s_server -quiet -www -accept 127.0.0.1:%d "
           .. "-cert %s/cert.pem -key %s/key.pem")
-          :format(tls.port, d, d), tls.dir .. "/out", tls.dir .. "/pid")
+          :format(tls.port, d, d), tls.dir .. "/out", tls.dir .. "/pid", tls.dir)
         local deadline = clock() + 10
         repeat
           local c = socket.tcp()
@@ -972,7 +990,7 @@ http {
         f:write(conf)
         f:close()
         local bin = sh("test -x /usr/sbin/nginx") and "/usr/sbin/nginx" or "nginx"
-        tls.nginx_pid = spawn(("timeout 900 %s -p %s -c %s/nginx.conf"):format(bin, shell_quote(d), shell_quote(d)),
+        tls.nginx_pid = spawn(("%s -p %s -c %s/nginx.conf"):format(bin, shell_quote(d), shell_quote(d)),
           d .. "/nginx.out", d .. "/nginx.pidout")
         local deadline = clock() + 10
         repeat

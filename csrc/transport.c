@@ -41,7 +41,8 @@
  *                    before it; integer 1..2^30, default 32 MiB.
  *   compress         boolean, default true: send "Accept-Encoding: gzip".
  *   user_agent       string (no CR, LF or NUL, at most 1024 bytes), default
- *                    "evcp"; a request's own User-Agent header wins.
+ *                    "evcp"; "" sends no User-Agent; a request's own
+ *                    User-Agent header wins.
  *   ca_file, ca_path CA bundle file / directory for TLS verification
  *                    (CURLOPT_CAINFO / CAPATH); must be readable when given.
  *                    Default: libcurl's built-in bundle.

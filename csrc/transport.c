@@ -8,18 +8,26 @@
  * (policy); another transport (OpenResty cosockets, Neovim's loop) can stand
  * in for this one behind the same interface.
  *
- *   local t = core.curl_transport(opts)
- *   local results = t:run(requests)
- *   t:now() -> seconds (CLOCK_MONOTONIC)   t:sleep(s)
- *   t:close() (idempotent; also __gc and __close)   t:is_closed()
+ *   local t = core.curl_transport(opts)    -- evcp.CurlTransport
+ *   local results = t:run(requests)        -- one result per request, in order
+ *   t:now()      -> seconds, CLOCK_MONOTONIC (for deadlines and backoff)
+ *   t:sleep(s)   blocks the thread; s finite, 0..86400
+ *   t:close()    frees the connections; idempotent; also __gc and __close
+ *   t:is_closed() -> boolean
+ *   tostring(t)  "evcp.CurlTransport: open" | "evcp.CurlTransport: (closed)"
  *   core.curl_version() -> libcurl's version string
+ * run, now and sleep on a closed transport raise; the metatable is locked
+ * (getmetatable(t) is the string "evcp.CurlTransport") and every method
+ * checks its self.
  *
  * opts (every field optional; a wrong type, a value out of range or an
  * unknown key raises, naming the option):
  *   timeout          seconds for one request, from its start to its last byte;
  *                    finite, 0.001..86400; default 30. Converted to whole
  *                    milliseconds rounding up, so it is never 0 (which libcurl
- *                    would read as "no timeout").
+ *                    would read as "no timeout"). A request waiting for a free
+ *                    slot has not started: a run of n requests ends within
+ *                    ceil(n / max_parallel) timeouts.
  *   connect_timeout  seconds to connect (TCP + TLS), same range, default 10
  *                    (never 0, which libcurl would read as 300 s).
  *   low_speed_limit  bytes/second, integer 0..2^31-1, default 1 (0: off).
@@ -33,7 +41,8 @@
  *                    before it; integer 1..2^30, default 32 MiB.
  *   compress         boolean, default true: send "Accept-Encoding: gzip".
  *   user_agent       string (no CR, LF or NUL, at most 1024 bytes), default
- *                    "evcp"; a request's own User-Agent header wins.
+ *                    "evcp"; "" sends no User-Agent; a request's own
+ *                    User-Agent header wins.
  *   ca_file, ca_path CA bundle file / directory for TLS verification
  *                    (CURLOPT_CAINFO / CAPATH); must be readable when given.
  *                    Default: libcurl's built-in bundle.
@@ -1153,7 +1162,7 @@ static int t_run(lua_State *L) {
     lua_settop(L, 4);
   }
   /* a finalizer run by the reads above may have closed the transport */
-  if (t->closed) return luaL_error(L, "%s: transport is closed", TRANSPORT);
+  if (t->closed) return luaL_error(L, "%s: transport closed while run read its requests", TRANSPORT);
   run_transfers(t, b);
   lua_createtable(L, n, 0); /* 5: results */
   for (i = 0; i < n; i++) {

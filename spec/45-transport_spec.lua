@@ -55,12 +55,29 @@ local function alive(pid)
   return pid and sh("kill -0 " .. pid .. " 2>/dev/null")
 end
 
--- Starts `cmd` in the background without the sanitizer runtime; returns its
--- pid. Long-lived servers are started under `timeout` (or, for rawserver, with
--- a lifetime of their own), so that even a killed run leaves nothing behind.
-local function spawn(cmd, out, pidfile)
-  sh(("env -u LD_PRELOAD %s > %s 2>&1 & echo $! > %s"):format(cmd, shell_quote(out), shell_quote(pidfile)))
-  local pid = tonumber((read_all(pidfile) or ""):match("%d+"))
+-- this process's pid (/proc/self is the reader: the interpreter itself)
+local function my_pid()
+  return tonumber((read_all("/proc/self/stat") or ""):match("^(%d+)"))
+end
+
+-- Starts `cmd` in the background without the sanitizer runtime and returns
+-- its pid. A watchdog shell stops it once this process is gone, so that even
+-- a run that crashes or is killed leaves nothing behind.
+-- With `dir`, the watchdog also removes that directory when it is done.
+local function spawn(cmd, out, pidfile, dir)
+  local watch = assert(my_pid(), "no /proc/self/stat")
+  local script = ("%s > %s 2>&1 & c=$!; echo $c > %s; "
+    .. "while kill -0 %d 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 0.5; done; kill $c 2>/dev/null")
+    :format(cmd, shell_quote(out), shell_quote(pidfile), watch)
+  if dir then script = script .. "; sleep 0.5; rm -rf " .. shell_quote(dir) end
+  os.remove(pidfile)
+  sh(("env -u LD_PRELOAD sh -c %s >/dev/null 2>&1 &"):format(shell_quote(script)))
+  local pid
+  for _ = 1, 200 do
+    pid = tonumber((read_all(pidfile) or ""):match("%d+"))
+    if pid then break end
+    socket.sleep(0.01)
+  end
   assert(pid, "could not start: " .. cmd)
   return pid
 end
@@ -81,7 +98,8 @@ end
 -- fills `s` as it goes, so that a teardown can stop what a failed start began
 local function start_server(s)
   s.dir = tmpdir()
-  s.pid = spawn(("lua5.4 spec/rawserver.lua %s 900"):format(shell_quote(s.dir)), s.dir .. "/out", s.dir .. "/pid")
+  s.pid = spawn(("lua5.4 spec/rawserver.lua %s 900"):format(shell_quote(s.dir)), s.dir .. "/out", s.dir .. "/pid",
+    s.dir)
   local deadline = clock() + 20
   while clock() < deadline do
     s.port = tonumber(read_all(s.dir .. "/port") or "")
@@ -337,9 +355,9 @@ for _, impl in ipairs(transports) do
           assert.same(sorted({ "Host: 127.0.0.1:" .. srv.port, "User-Agent: ua",
             "Content-Type: application/x-www-form-urlencoded", "Content-Length: " .. #body }), lines)
           assert.equal(body, got)
-          local _, lines2, got2 = parse_request(rs[2].body)
-          assert.same(sorted({ "Host: 127.0.0.1:" .. srv.port, "User-Agent: ua", "Content-Length: 2" }), lines2)
-          assert.equal("{}", got2)
+          _, lines, got = parse_request(rs[2].body)
+          assert.same(sorted({ "Host: 127.0.0.1:" .. srv.port, "User-Agent: ua", "Content-Length: 2" }), lines)
+          assert.equal("{}", got)
           start, lines = parse_request(rs[3].body)
           assert.equal("POST /echo/empty HTTP/1.1", start)
           assert.same(sorted({ "Host: 127.0.0.1:" .. srv.port, "User-Agent: ua", "Content-Length: 0" }), lines)
@@ -349,11 +367,10 @@ for _, impl in ipairs(transports) do
       it("a large POST body goes out at once (no 100-continue wait)", function()
         with({ compress = false, max_body = 4 * 1024 * 1024 }, function(t)
           local body = ("0123456789abcdef"):rep(128 * 1024) -- 2 MiB
-          local t0 = clock()
           local r = run1(t, { method = "POST", url = base .. "/echo/big", body = body })
           assert.equal(200, r.status)
-          assert.is_true(clock() - t0 < 0.9 * SLACK)
-          local _, _, got = parse_request(r.body)
+          local _, lines, got = parse_request(r.body)
+          for _, line in ipairs(lines) do assert.is_nil(line:lower():match("^expect:"), line) end
           assert.equal(#body, #got)
           assert.equal(body, got)
         end)
@@ -550,6 +567,33 @@ for _, impl in ipairs(transports) do
           local r = run1(t, { url = base .. "/gzip/bomb" }) -- 8 MiB of zeros, ~8 KB on the wire
           assert.equal("too_large", r.kind)
           assert.equal(200, r.status)
+        end)
+      end)
+    end)
+
+    describe("damaged responses", function()
+      it("300 damaged responses: each is a well-formed result, never a crash", function()
+        with({ timeout = 2, max_parallel = 8 }, function(t)
+          local reqs = {}
+          for i = 1, 300 do reqs[i] = { url = ("%s/fuzz/%d"):format(base, i) } end
+          local rs = t:run(reqs)
+          local kinds = { timeout = true, network = true, tls = false, too_large = true, decode = true }
+          local seen = {}
+          for i = 1, 300 do
+            local r = rs[i]
+            if r.kind then
+              assert.is_true(kinds[r.kind], r.kind)
+              assert.is_string(r.message)
+              assert.is_nil(r.body)
+              seen[r.kind] = true
+            else
+              assert.is_number(r.status)
+              assert.is_string(r.body)
+              assert.is_table(r.headers)
+              seen.ok = true
+            end
+          end
+          assert.is_true(seen.ok and seen.decode and seen.network and true or false)
         end)
       end)
     end)
@@ -779,6 +823,47 @@ for _, impl in ipairs(transports) do
         collectgarbage()
       end)
 
+      -- garbage whose finalizer calls fn (tables on 5.4, newproxy on LuaJIT)
+      local function finalizer(fn)
+        if newproxy then
+          local p = newproxy(true)
+          getmetatable(p).__gc = fn
+        else
+          setmetatable({}, { __gc = fn })
+        end
+      end
+
+      -- With this GC setting the finalizer runs while run reads the requests (always on
+      -- Lua 5.4, sometimes on LuaJIT): run must notice before it starts a transfer.
+      it("a finalizer that runs or closes the transport during run never breaks it", function()
+        for round = 1, 30 do
+          local t = impl.new({ proxy = "" })
+          local reqs = {}
+          for i = 1, 10 do
+            local h = {}
+            for j = 1, 100 do h["X-" .. j] = ("v"):rep(j * 20) end
+            reqs[i] = { url = ("%s/echo/%d"):format(base, i), headers = h }
+          end
+          finalizer(function()
+            if round % 2 == 0 then pcall(t.run, t, { { url = base .. "/echo/nested" } }) end
+            t:close()
+          end)
+          collectgarbage("setpause", 0)
+          collectgarbage("setstepmul", 1000)
+          local ok, res = pcall(t.run, t, reqs)
+          collectgarbage("setpause", 200)
+          collectgarbage("setstepmul", 200)
+          collectgarbage()
+          if ok then
+            assert.equal(10, #res)
+            for i = 1, 10 do assert.equal(200, res[i].status) end
+          else
+            assert.matches("closed", res)
+          end
+          assert.is_true(t:is_closed())
+        end
+      end)
+
       it("now is monotonic seconds; sleep sleeps and checks its argument", function()
         with({}, function(t)
           local a = t:now()
@@ -859,8 +944,9 @@ for _, impl in ipairs(transports) do
           .. "-addext subjectAltName=DNS:localhost -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1")
           :format(d, d)), "openssl req failed")
         tls.port = free_port()
-        tls.pid = spawn(("timeout 900 openssl s_server -quiet -www -accept 127.0.0.1:%d -cert %s/cert.pem -key %s/key.pem")
-          :format(tls.port, d, d), tls.dir .. "/out", tls.dir .. "/pid")
+        tls.pid = spawn(("openssl s_server -quiet -www -accept 127.0.0.1:%d "
+          .. "-cert %s/cert.pem -key %s/key.pem")
+          :format(tls.port, d, d), tls.dir .. "/out", tls.dir .. "/pid", tls.dir)
         local deadline = clock() + 10
         repeat
           local c = socket.tcp()
@@ -904,7 +990,7 @@ http {
         f:write(conf)
         f:close()
         local bin = sh("test -x /usr/sbin/nginx") and "/usr/sbin/nginx" or "nginx"
-        tls.nginx_pid = spawn(("timeout 900 %s -p %s -c %s/nginx.conf"):format(bin, shell_quote(d), shell_quote(d)),
+        tls.nginx_pid = spawn(("%s -p %s -c %s/nginx.conf"):format(bin, shell_quote(d), shell_quote(d)),
           d .. "/nginx.out", d .. "/nginx.pidout")
         local deadline = clock() + 10
         repeat
@@ -916,7 +1002,8 @@ http {
             tls.nginx_port = port
             break
           end
-          assert(alive(tls.nginx_pid), "nginx exited: " .. tostring(read_all(d .. "/nginx.out")) .. tostring(read_all(d .. "/nginx.err")))
+          assert(alive(tls.nginx_pid),
+            "nginx exited: " .. tostring(read_all(d .. "/nginx.out")) .. tostring(read_all(d .. "/nginx.err")))
           socket.sleep(0.05)
         until clock() > deadline
         return tls.nginx_port

@@ -24,6 +24,7 @@
 --   /gzip/VARIANT       gzip done right and wrong (see gzip_variants)
 --   /raw/NAME           fixed bytes (see raw_responses)
 --   /redirect           302 to /echo on the same server
+--   /fuzz/SEED          a valid response damaged at random from SEED
 --   /drop               200 without "Connection: close", then the server closes
 --   http://...          (absolute form, as sent to a proxy) 200 + X-Proxied, echo
 local socket = require("socket")
@@ -282,6 +283,57 @@ end
 -- a request in absolute form (to a proxy): echoed, tagged
 function routes.proxy(sock, _, _, _, raw)
   return send_all(sock, response(200, { "X-Proxied: yes" }, raw))
+end
+
+-- /fuzz/SEED: a valid response (plain, gzip, chunked, 1xx first), then
+-- damaged from SEED: bytes flipped, cut short, lines doubled, noise added
+local function lcg(seed)
+  local state = seed % 2147483647
+  if state <= 0 then state = state + 2147483646 end
+  return function(n) -- 1..n
+    state = state * 16807 % 2147483647
+    return state % n + 1
+  end
+end
+
+function routes.fuzz(sock, _, _, target)
+  local rnd = lcg(tonumber(target:match("^/fuzz/(%d+)")) or 1)
+  local body = rnd(2) == 1 and gz or TEXT:sub(1, rnd(#TEXT))
+  local lines = { "HTTP/1.1 200 OK", "X-A: " .. ("v"):rep(rnd(50)) }
+  if body == gz then lines[#lines + 1] = ({ "Content-Encoding: gzip", "Content-Encoding: GZIP, identity",
+    "Content-Encoding: gzip, br" })[rnd(3)] end
+  local framing = rnd(3)
+  local payload = body
+  if framing == 1 then
+    lines[#lines + 1] = "Content-Length: " .. #body
+  elseif framing == 2 then
+    lines[#lines + 1] = "Transfer-Encoding: chunked"
+    local parts, i = {}, 1
+    while i <= #body do
+      local n = rnd(700)
+      parts[#parts + 1] = ("%x\r\n%s\r\n"):format(#body:sub(i, i + n - 1), body:sub(i, i + n - 1))
+      i = i + n
+    end
+    payload = table.concat(parts) .. "0\r\n\r\n"
+  else
+    lines[#lines + 1] = "Connection: close"
+  end
+  local bytes = table.concat(lines, "\r\n") .. "\r\n\r\n" .. payload
+  if rnd(4) == 1 then bytes = "HTTP/1.1 100 Continue\r\n\r\n" .. bytes end
+  for _ = 1, rnd(4) - 1 do
+    local what, at = rnd(4), rnd(#bytes)
+    if what == 1 then
+      bytes = bytes:sub(1, at - 1) .. string.char(rnd(256) - 1) .. bytes:sub(at + 1)
+    elseif what == 2 then
+      bytes = bytes:sub(1, at)
+    elseif what == 3 then
+      bytes = bytes:sub(1, at) .. bytes:sub(at, at + rnd(40)) .. bytes:sub(at + 1)
+    else
+      bytes = bytes:sub(1, at) .. ("\r\n"):rep(rnd(3)) .. bytes:sub(at + 1)
+    end
+  end
+  send_all(sock, bytes)
+  return false
 end
 
 function routes.redirect(sock)

@@ -9,8 +9,8 @@
 --   secrets (auth:scrub)  ->  the caller.
 --
 -- A client's state lives in a private weak table, never in a field the
--- caller can reach; the client is a userdata (or, without evcp.core's
--- object helper, a table) whose metatable is locked. `client.v2` is the
+-- caller can reach; the client is a userdata (core.new_object) whose
+-- metatable is locked. `client.v2` is the
 -- API v2 object of the same client (same transport, credentials, policy).
 local core = require("evcp.core")
 local check = require("evcp.check")
@@ -275,7 +275,7 @@ local V2_MT = {
   end,
 }
 
-local new_object = core.new_object or function(mt) return setmetatable({}, mt) end
+local new_object = core.new_object
 
 ---------------------------------------------------------------------------
 -- evcp.new

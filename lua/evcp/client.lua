@@ -17,6 +17,7 @@ local check = require("evcp.check")
 local url = require("evcp.url")
 local auth = require("evcp.auth")
 local policy = require("evcp.policy")
+local errors = require("evcp.error")
 local v3 = require("evcp.v3")
 local v2 = require("evcp.v2")
 
@@ -50,8 +51,7 @@ local function locate(s, p)
   local u = s.bases[p.api] .. p.path
   if q ~= "" then u = u .. "?" .. q end
   p.url = u
-  return { url = p.method .. " " .. (#u > 240 and (u:sub(1, 200) .. "...(" .. #u .. " bytes)") or u),
-    request_id = p.request_id }
+  return { url = errors.shown_url(p.method, u), request_id = p.request_id }
 end
 
 -- Sends plans through the policy and the transport; returns results, ctxs.

@@ -12,6 +12,5 @@ exclude_files = { "build/**", ".luarocks/**", "lua_modules/**", "luarocks/**" }
 files["spec"] = { std = "+busted" }
 -- recorded tables, one row per line as in their source document
 files["spec/fixtures"] = { max_line_length = false }
--- luarocks configuration files and rockspecs are made of global assignments
+-- luarocks configuration files are made of global assignments
 files[".ci/luarocks-*.lua"] = { allow_defined_top = true, ignore = { "131" } }
-files["*.rockspec"] = { allow_defined_top = true }

@@ -45,7 +45,8 @@ check() { # name, interpreter, lua version dir, luarocks args...
     fail=1
   fi
   mkdir -p "$work/elsewhere"
-  # only the tree (and the system's default directories) on the paths
+  # only the tree (and the system's default directories) on the paths;
+  # shellcheck disable=SC2086 # one argument per module name
   if ! (cd "$work/elsewhere" && env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u LUA_INIT -u LUA_INIT_5_4 -u LD_PRELOAD \
       LUA_PATH="$tree/share/lua/$ver/?.lua;$tree/share/lua/$ver/?/init.lua;;" \
       LUA_CPATH="$tree/lib/lua/$ver/?.so;;" \

@@ -55,6 +55,7 @@ trap 'exit 130' INT TERM
 in_session() {
   : >"$pgfile"
   st=0
+  # shellcheck disable=SC2016 # expanded by the inner shell
   setsid -w sh -c 'echo $$ >"$0"; exec "$@"' "$pgfile" "$@" &
   bg=$!
   while [ ! -s "$pgfile" ] && kill -0 "$bg" 2>/dev/null; do sleep 0.01; done

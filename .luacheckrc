@@ -14,6 +14,5 @@ files["spec"] = { std = "+busted", max_line_length = 150 }
 -- recorded tables, one row per line as in their source document
 files["spec/fixtures"] = { max_line_length = false }
 files["emulator/data"] = { max_line_length = false }
--- luarocks configuration files and rockspecs are made of global assignments
+-- luarocks configuration files are made of global assignments
 files[".ci/luarocks-*.lua"] = { allow_defined_top = true, ignore = { "131" } }
-files["*.rockspec"] = { allow_defined_top = true }

@@ -6,6 +6,9 @@
 # `require "evcp"` and every library module load from the tree, and the tree
 # holds no emulator code or data. Lua 5.1's headers (when present) must be
 # refused at build time with a message naming the supported runtimes.
+# When evcp-emulator-scm-1.rockspec is there, that rock too: into a fresh
+# tree, then its evcp-emulator command started from another directory with
+# nothing of the checkout on the paths, until it listens and answers HTTP.
 # Then, in a git checkout, `luarocks pack` of the rockspec (its source.url and
 # branch pointed at this repository and branch: the committed HEAD) and an
 # install of the packed source rock.
@@ -45,7 +48,8 @@ check() { # name, interpreter, lua version dir, luarocks args...
     fail=1
   fi
   mkdir -p "$work/elsewhere"
-  # only the tree (and the system's default directories) on the paths
+  # only the tree (and the system's default directories) on the paths;
+  # shellcheck disable=SC2086 # one argument per module name
   if ! (cd "$work/elsewhere" && env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 -u LUA_INIT -u LUA_INIT_5_4 -u LD_PRELOAD \
       LUA_PATH="$tree/share/lua/$ver/?.lua;$tree/share/lua/$ver/?/init.lua;;" \
       LUA_CPATH="$tree/lib/lua/$ver/?.so;;" \
@@ -77,6 +81,43 @@ LUA
 
 check lua5.4 lua5.4 5.4 luarocks --lua-version 5.4
 LUAROCKS_CONFIG="$repo/.ci/luarocks-luajit.lua" check luajit luajit 5.1 luarocks --lua-version 5.1
+
+if [ -f evcp-emulator-scm-1.rockspec ]; then
+  etree="$work/tree-emulator"
+  echo "== emulator rock: luarocks --lua-version 5.4 make --tree $etree"
+  mkdir -p "$work/elsewhere"
+  if ! luarocks --lua-version 5.4 make --tree "$etree" --deps-mode="$deps_mode" evcp-emulator-scm-1.rockspec \
+      >"$work/emulator.log" 2>&1; then
+    tail -n 20 "$work/emulator.log" >&2
+    echo "FAIL emulator rock: luarocks make failed" >&2
+    fail=1
+  elif [ ! -x "$etree/bin/evcp-emulator" ]; then
+    echo "FAIL emulator rock: no bin/evcp-emulator in the tree" >&2
+    fail=1
+  else
+    (cd "$work/elsewhere" && exec env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 \
+      PATH="$etree/bin:$PATH" evcp-emulator --port 0 >"$work/emu.out" 2>&1) &
+    epid=$!
+    i=0 url=""
+    while [ $i -lt 200 ] && kill -0 "$epid" 2>/dev/null; do
+      url=$(sed -n 's/^listening on //p' "$work/emu.out" | head -n 1)
+      [ -n "$url" ] && break
+      i=$((i + 1))
+      sleep 0.1
+    done
+    code=000
+    [ -z "$url" ] || code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' "$url/v3/health" || true)
+    kill "$epid" 2>/dev/null || true
+    wait "$epid" 2>/dev/null || true
+    if [ "$code" = 000 ]; then
+      cat "$work/emu.out" >&2
+      echo "FAIL emulator rock: the installed evcp-emulator did not serve from another directory" >&2
+      fail=1
+    else
+      echo "ok: installed evcp-emulator listened at $url (GET /v3/health: $code)"
+    fi
+  fi
+fi
 
 # pack: source.url is the project's git; here it points at this checkout's
 # repository and branch, so the packed rock is this branch's HEAD

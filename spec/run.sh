@@ -8,7 +8,7 @@
 # valgrind), EVCP_PRELOAD (LD_PRELOAD for the interpreters only, e.g. ASan).
 # The emulator's options are in spec/emulator-options (.busted reads them too).
 # Each busted run gets a session of its own; whatever it leaves running (an
-# emulator a failed spec did not stop, say) is listed and stopped afterwards.
+# emulator a failed spec did not stop, say) is listed, stopped, and fails the run.
 set -eu
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -35,13 +35,16 @@ pgfile=$(mktemp)
 pg=""
 sweep() {
   # the session's process group outlives busted only if a spec left processes
+  # (a second's grace for ones already on their way out); they fail the run
   [ -n "$pg" ] || return 0
-  if kill -0 "-$pg" 2>/dev/null; then
+  if kill -0 "-$pg" 2>/dev/null && sleep 1 && kill -0 "-$pg" 2>/dev/null; then
     echo "spec/run.sh: the specs left processes running; stopping them:" >&2
     ps -o pid=,args= -g "$pg" >&2 2>/dev/null || true
     kill -TERM "-$pg" 2>/dev/null || true
     sleep 1
     kill -KILL "-$pg" 2>/dev/null || true
+    pg=""
+    return 1
   fi
   pg=""
 }
@@ -52,12 +55,13 @@ trap 'exit 130' INT TERM
 in_session() {
   : >"$pgfile"
   st=0
+  # shellcheck disable=SC2016 # expanded by the inner shell
   setsid -w sh -c 'echo $$ >"$0"; exec "$@"' "$pgfile" "$@" &
   bg=$!
   while [ ! -s "$pgfile" ] && kill -0 "$bg" 2>/dev/null; do sleep 0.01; done
   pg=$(cat "$pgfile")
   wait "$bg" || st=$?
-  sweep
+  sweep || st=1
   return $st
 }
 

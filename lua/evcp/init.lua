@@ -7,6 +7,11 @@
 -- This module only gathers the public pieces: the Client class is
 -- lua/evcp/client.lua, the APIs are evcp.v3 and evcp.v2, the objects are
 -- evcp.core's (C).
+if not (rawget(_G, "jit") or _VERSION == "Lua 5.4") then
+  -- the C core is built against Lua 5.4's or LuaJIT's API and would fail to
+  -- load with an "undefined symbol" on any other runtime
+  error("evcp runs on Lua 5.4 and LuaJIT 2.1, not on " .. tostring(_VERSION), 2)
+end
 local core = require("evcp.core")
 local client = require("evcp.client")
 local errors = require("evcp.error")

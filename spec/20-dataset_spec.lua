@@ -192,6 +192,19 @@ describe("emulator dataset #slow", function()
     if jit then assert.is_true(LOAD_SECONDS < 1.5, "LuaJIT load < 1.5 s, was " .. LOAD_SECONDS) end
   end)
 
+  it("has one module per source, each with its file", function()
+    local names = {}
+    for i, src in ipairs(dataset.SOURCES) do
+      names[i] = src.name
+      local f = io.open(dataset.default_dir() .. "/" .. src.file, "rb")
+      assert.is_truthy(f, src.file)
+      f:close()
+      assert.is_number(db.counts[src.name])
+    end
+    assert.are.same({ "here-seeds", "herepy-berlin", "synthetic-berlin", "uk-ncr", "afdc", "bnetza" },
+      names)
+  end)
+
   it("has records from every source", function()
     assert.equals(4, db.counts["here-seeds"])
     assert.equals(1, db.counts["herepy-berlin"])

@@ -834,7 +834,8 @@ describe("evcp emulator, v2 and v3 describe the same sites #slow", function()
       for first = 1, #ids, 100 do
         local batch = {}
         for i = first, math.min(#ids, first + 99) do batch[#batch + 1] = ids[i] end
-        local v3 = request(emu, "/v3/locations?fields=evses&apiKey=k1&ids=" .. table.concat(batch, ","))
+        local v3 = request(emu, "/v3/locations?fields=evses,locationInfo&apiKey=k1&ids="
+          .. table.concat(batch, ","))
         assert.are.equal(200, v3.status)
         local v3_by = {}
         for _, loc in ipairs(v3.json.items) do v3_by[loc.id:match("([^:]*)$")] = loc end
@@ -901,6 +902,8 @@ describe("evcp emulator, v2 and v3 describe the same sites #slow", function()
           for uid in pairs(typed) do check(seen[uid], s.poolId .. ": EVSE " .. uid .. " missing") end
           for uid in pairs(seen) do check(typed[uid], s.poolId .. ": EVSE " .. uid .. " unknown") end
           check(total == s.totalNumberOfConnectors, s.poolId .. ": totalNumberOfConnectors")
+          -- cpoId is the CPO's own location id (v3 cpoLocationId), not a partner id
+          check(s.cpoId == loc.cpoLocationId, s.poolId .. ": cpoId")
         end
       end
       assert.are.same({}, problems)

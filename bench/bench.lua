@@ -126,7 +126,7 @@ do
       end
       sink = sink + n
     end, 31, 5)
-  assert(sink > 0)
+  if sink ~= sink then print(sink) end -- keeps the walks' results alive
 end
 
 -- v3-batch-http: 10,000 ids through client:locations vs libcurl multi (8

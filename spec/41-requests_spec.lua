@@ -225,6 +225,23 @@ describe("one Client class", function()
     assert.has_error(function() c:location("x") end)
   end)
 
+  it("<close> closes the client and its v2 part with it (Lua 5.4)", function()
+    if rawget(_G, "jit") or _VERSION ~= "Lua 5.4" then return pending("needs Lua 5.4's <close>") end
+    local run = assert(load([[
+      local evcp = ...
+      local kept
+      do
+        local c <close> = evcp.new({ base_url = "http://127.0.0.1:9", api_key = "k" })
+        kept = c
+        assert(not c:is_closed())
+      end
+      return kept
+    ]]))
+    local c = run(evcp)
+    assert.is_true(c:is_closed())
+    assert.has_error(function() c.v2:count({ prox = { 1, 2, 3 } }) end, "count: the client is closed")
+  end)
+
   it("is read-only and its metatable is locked", function()
     local c = evcp.new({ base_url = "http://127.0.0.1:9", api_key = "k" })
     assert.equal("evcp.Client", getmetatable(c))

@@ -59,10 +59,10 @@ end
 -- With `dir`, the watchdog also removes that directory when it is done.
 local function spawn(cmd, out, pidfile, dir)
   local watch = assert(my_pid(), "no /proc/self/stat")
-  local script = ("%s > %s 2>&1 & c=$!; echo $c > %s; "
-    .. "while kill -0 %d 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 0.5; done; kill $c 2>/dev/null")
-    :format(cmd, shell_quote(out), shell_quote(pidfile), watch)
-  if dir then script = script .. "; sleep 0.5; rm -rf " .. shell_quote(dir) end
+  local script = ("echo $$ > %s; %s > %s 2>&1 & c=$!; echo $c > %s; "
+    .. "while kill -0 %d 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 0.1; done; kill $c 2>/dev/null")
+    :format(shell_quote(pidfile .. ".watch"), cmd, shell_quote(out), shell_quote(pidfile), watch)
+  if dir then script = script .. "; sleep 0.2; rm -rf " .. shell_quote(dir) end
   os.remove(pidfile)
   sh(("env -u LD_PRELOAD sh -c %s >/dev/null 2>&1 &"):format(shell_quote(script)))
   local pid
@@ -72,7 +72,7 @@ local function spawn(cmd, out, pidfile, dir)
     socket.sleep(0.01)
   end
   assert(pid, "could not start: " .. cmd)
-  return pid
+  return pid, tonumber((read_all(pidfile .. ".watch") or ""):match("%d+"))
 end
 
 local function kill(pid)
@@ -92,8 +92,8 @@ end
 function M.start(s)
   s = s or {}
   s.dir = tmpdir()
-  s.pid = spawn(("lua5.4 spec/rawserver.lua %s 900"):format(shell_quote(s.dir)), s.dir .. "/out", s.dir .. "/pid",
-    s.dir)
+  s.pid, s.watch = spawn(("lua5.4 spec/rawserver.lua %s 900"):format(shell_quote(s.dir)), s.dir .. "/out",
+    s.dir .. "/pid", s.dir)
   local deadline = clock() + 20
   while clock() < deadline do
     s.port = tonumber(read_all(s.dir .. "/port") or "")
@@ -106,9 +106,15 @@ function M.start(s)
   return s
 end
 
+--- Stops the server and waits for its watchdog, so that nothing is left.
 function M.stop(s)
   if not s then return end
   kill(s.pid)
+  for _ = 1, 50 do
+    if not alive(s.watch) then break end
+    socket.sleep(0.05)
+  end
+  kill(s.watch)
   if s.dir then sh("rm -rf " .. shell_quote(s.dir)) end
 end
 

@@ -235,8 +235,10 @@ static int view_index(lua_State *L) {
 }
 
 static int view_newindex(lua_State *L) {
+  const char *cls = "evcp object";
   check_view(L, "__newindex");
-  return evcp_error(L, "%s is read-only (field '%s')", luaL_typename(L, 1),
+  if (luaL_getmetafield(L, 1, "__name") && lua_type(L, -1) == LUA_TSTRING) cls = lua_tostring(L, -1);
+  return evcp_error(L, "%s is read-only (field '%s')", cls,
                     lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?");
 }
 

@@ -161,10 +161,11 @@ static void check_view(lua_State *L, const char *method) {
              method, luaL_typename(L, 1));
 }
 
-/* Pushes the cached plain copy of the document node at idx (a table). */
-static void push_cached(lua_State *L, int idx) {
+/* Pushes the cached plain copy of the document node at idx (a table); the
+ * cache is at cache_idx. */
+static void push_cached(lua_State *L, int idx, int cache_idx) {
   idx = absindex(L, idx);
-  lua_getfield(L, LUA_REGISTRYINDEX, CACHE_KEY);
+  lua_pushvalue(L, cache_idx);
   lua_pushvalue(L, idx);
   lua_rawget(L, -2);
   if (lua_type(L, -1) == LUA_TTABLE) {
@@ -197,8 +198,8 @@ static void push_children(lua_State *L, vclass cls, int arr_idx, int parent_idx)
 
 /*
  * __index of every view class. Upvalues: 1 the methods table, 2 the class's
- * metatable (the self check), 3 the class name, 4 for a Location the
- * child class of its connectorGroups (the one array read as objects).
+ * metatable (the self check), 3 the class name, 4 true for a Location (its
+ * connectorGroups is the one array read as objects), 5 the node cache.
  */
 static int view_index(lua_State *L) {
   lua_settop(L, 2);
@@ -222,7 +223,7 @@ static int view_index(lua_State *L) {
       push_children(L, C_GROUP, 4, 1);
       return 1;
     }
-    push_cached(L, 4);
+    push_cached(L, 4, lua_upvalueindex(5));
     return 1;
   case LUA_TLIGHTUSERDATA:
     if (is_jsonnull(L, 4)) lua_pushnil(L);
@@ -901,7 +902,8 @@ static void new_view_class(lua_State *L, vclass c, lua_CFunction tostr, const lu
   lua_pushstring(L, name);
   if (is_location) lua_pushboolean(L, 1);
   else lua_pushnil(L);
-  lua_pushcclosure(L, view_index, 4);
+  lua_getfield(L, LUA_REGISTRYINDEX, CACHE_KEY);
+  lua_pushcclosure(L, view_index, 5);
   lua_setfield(L, -2, "__index");
   lua_pushlightuserdata(L, &class_keys[c]);
   lua_insert(L, -2);

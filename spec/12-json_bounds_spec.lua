@@ -88,6 +88,37 @@ describe("evcp.json.decode", function()
     assert.is_table(json.decode('["' .. string.rep("[{,", 100000) .. '"]'))
   end)
 
+  it("counts alike with the 64-byte block scan and the exact scan", function()
+    local texts = { h.fixture("seed-001-evses.json"), h.fixture("here-v2/stations-prox.json") }
+    local seed = 12345
+    local function rand(n) -- a small LCG: the same documents on every runtime
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    local parts = { "a", "\\\\", '\\"', "{", "[", ",", " ", "1e5", "\\u0041" }
+    local function str()
+      local t = {}
+      for i = 1, rand(10) - 1 do t[i] = parts[rand(#parts)] end
+      return '"' .. table.concat(t) .. '"'
+    end
+    local function value(d)
+      local k = rand(d > 3 and 3 or 5)
+      if k == 1 then return str() end
+      if k == 2 then return ({ "12", "-0.5", "3E-7", "true", "null" })[rand(5)] end
+      if k == 3 then return "[]" end
+      local t = {}
+      for i = 1, rand(6) - 1 do t[i] = (k == 4 and "" or (str() .. ":")) .. value(d + 1) end
+      return k == 4 and ("[" .. table.concat(t, ",") .. "]") or ("{" .. table.concat(t, ",") .. "}")
+    end
+    for i = 1, 3000 do texts[#texts + 1] = string.rep(" ", rand(70)) .. value(0) end
+    for _, text in ipairs(texts) do
+      local a, b, c = core.json_scan(text)
+      local x, y, z = core.json_scan(text, nil, nil, true)
+      assert.same({ x, y, z }, { a, b, c })
+      assert.is_true(a, text)
+    end
+  end)
+
   it("raises on bad arguments, naming them", function()
     assert.has_error(function() json.decode(nil) end, "evcp.json.decode: argument #1 (text) must be a string, got nil")
     assert.has_error(function() json.decode("1", 5) end, "evcp.json.decode: argument #2 (limits) must be a table, got number")

@@ -16,20 +16,25 @@ codec.decode_max_depth(64)
 codec.encode_invalid_numbers(false)
 codec.encode_max_depth(64)
 
---- json.limits(max_bytes, max_items) -> the limits table of decode for a
--- document of at most max_bytes (default 32 MiB). The per-byte bounds of
--- decode already keep memory within a few times the text; the number of
--- items an API allows is checked on the decoded document by its reader.
-function M.limits(max_bytes, _max_items)
-  return { max_bytes = max_bytes or M.MAX_BYTES }
-end
+-- decode's bounds (see M.decode)
+local MAX_BYTES = 32 * 1024 * 1024
+local BYTES_PER_CONTAINER, SLACK_CONTAINERS = 24, 4096
+local BYTES_PER_ELEMENT, SLACK_ELEMENTS = 8, 16384
 
---- Default and fixed bounds of decode (see M.decode).
-M.MAX_BYTES = 32 * 1024 * 1024
-M.BYTES_PER_CONTAINER = 24
-M.BYTES_PER_ELEMENT = 8
-M.SLACK_CONTAINERS = 4096
-M.SLACK_ELEMENTS = 16384
+--- Default of limits.max_bytes.
+M.MAX_BYTES = MAX_BYTES
+
+--- json.limits(max_bytes [, max_items, per_item]) -> the limits table of
+-- decode for a document of at most max_bytes (default 32 MiB) holding at
+-- most max_items items of at most per_item elements each. The per-byte
+-- bounds of decode keep memory within a few times the text whatever the
+-- limits; the number of items an API allows is also checked on the decoded
+-- document by its reader.
+function M.limits(max_bytes, max_items, per_item)
+  local l = { max_bytes = max_bytes or MAX_BYTES }
+  if max_items and per_item then l.max_elements = 16384 + max_items * per_item end
+  return l
+end
 
 local scan = core.json_scan
 local LIMIT_KEYS = { max_bytes = true, max_containers = true, max_elements = true }
@@ -59,7 +64,7 @@ function M.decode(text, limits)
   if type(text) ~= "string" then
     error("evcp.json.decode: argument #1 (text) must be a string, got " .. type(text), 2)
   end
-  local max_bytes, max_c, max_e = M.MAX_BYTES, huge, huge
+  local max_bytes, max_c, max_e = MAX_BYTES, huge, huge
   if limits ~= nil then
     if type(limits) ~= "table" then
       error("evcp.json.decode: argument #2 (limits) must be a table, got " .. type(limits), 2)
@@ -75,8 +80,8 @@ function M.decode(text, limits)
   if n > max_bytes then
     return nil, "JSON text of " .. n .. " bytes is larger than " .. floor(max_bytes) .. " bytes"
   end
-  local dc = M.SLACK_CONTAINERS + floor(n / M.BYTES_PER_CONTAINER)
-  local de = M.SLACK_ELEMENTS + floor(n / M.BYTES_PER_ELEMENT)
+  local dc = SLACK_CONTAINERS + floor(n / BYTES_PER_CONTAINER)
+  local de = SLACK_ELEMENTS + floor(n / BYTES_PER_ELEMENT)
   local ok, msg = scan(text, dc < max_c and dc or max_c, de < max_e and de or max_e)
   if not ok then return nil, msg end
   local ok2, v = pcall(codec.decode, text)

@@ -31,12 +31,9 @@ M.DEFAULT_MAXRESULTS = 50
 M.MAX_LOOKUP_ITEMS = 10000
 
 M.XML_SCHEMA = schema.XML
-local XML = core.xml_schema and core.xml_schema(schema.XML) or schema.XML
+local XML = core.xml_schema(schema.XML) -- compiled once
 local xml_decode = core.xml_decode
-if not core.xml_schema then -- TEMPORARY: the older core takes a byte limit
-  xml_decode = function(body, sch, limits) return core.xml_decode(body, sch, limits and limits.max_bytes) end
-end
-local normalize = schema.normalize or function(doc) return doc end
+local normalize = schema.normalize
 
 M.station_to_v3 = station.to_v3
 local list_of = station.list_of
@@ -46,9 +43,12 @@ local ACCEPT = { json = "application/json", xml = "application/xml" }
 -- An integral number as an integer where the runtime has them.
 local tointeger = math.tointeger or function(n) return n end
 
---- Limits of one v2 body holding at most max_items entries.
+-- Elements one station may take in a v2 document (real pages: about 91).
+local ELEMENTS_PER_STATION = 2048
+
+--- Limits of one v2 body holding at most max_items entries (JSON and XML).
 function M.limits(max_body, max_items)
-  return json.limits(max_body, max_items)
+  return json.limits(max_body, max_items, ELEMENTS_PER_STATION)
 end
 
 --- Decodes a v2 body in `fmt` ("json" | "xml"); returns the table or nil, message.

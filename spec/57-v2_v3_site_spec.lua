@@ -65,11 +65,6 @@ describe("the same site through v2 and v3", function()
   end)
   teardown(function() c:close() end)
 
-  -- v2 key of a connector or group: v2 type id and power
-  local function v2_key(standard, power)
-    return tostring(V2_ID[standard]) .. "/" .. tostring(power)
-  end
-
   it("have the same EVSEs, with the statuses of the guide's table", function()
     local evses = 0
     for _, p in ipairs(pairs_of) do

@@ -274,7 +274,14 @@ describe("evcp emulator, v2 resources #slow", function()
         local cp = g.chargingPoint
         assert.is_number(cp.numberOfConnectors)
         assert.is_number(cp.numberOfAvailable)
-        assert.are.equal(cp.numberOfConnectors, #g.connectorStatuses.connectorStatus)
+        -- one connectorStatus per connector; the counts count each EVSE once (v3's
+        -- connectorCount), so numberOfConnectors is the number of EVSEs listed
+        local evse_ids, n = {}, 0
+        for _, cs in ipairs(g.connectorStatuses.connectorStatus) do
+          if not evse_ids[cs.cpoEvseId] then n = n + 1 end
+          evse_ids[cs.cpoEvseId] = true
+        end
+        assert.are.equal(cp.numberOfConnectors, n)
         total = total + cp.numberOfConnectors
         for _, cs in ipairs(g.connectorStatuses.connectorStatus) do
           assert.truthy(({ AVAILABLE = 1, UNAVAILABLE = 1, OCCUPIED = 1, OUT_OF_SERVICE = 1,
@@ -872,28 +879,52 @@ describe("evcp emulator, v2 and v3 describe the same sites #slow", function()
         end
         for _, s in ipairs(stations_of(pools.json)) do
           local loc = assert(v3_by[s.poolId], s.poolId)
-          local status_of, typed = {}, {}
+          -- every v3 connector that has a v2 type id, by EVSE uid and connector id
+          local status_of, typed, conn_of = {}, {}, {}
           for _, e in ipairs(loc.evses or {}) do
             status_of[e.uid] = e.status
             for _, c in ipairs(e.connectors) do
-              if V2_TYPE[c.standard] then typed[e.uid] = true end
+              if V2_TYPE[c.standard] then
+                typed[e.uid] = true
+                conn_of[e.uid .. " / " .. c.id] = c
+              end
             end
           end
-          local seen, total = {}, 0
+          local seen, listed, group_keys, total = {}, {}, {}, 0
           local brand = loc.suboperator or loc.operator
           for _, g in ipairs(s.connectors and s.connectors.connector or {}) do
-            local in_group, available = {}, 0
-            local where = s.poolId .. " group " .. g.connectorType.id
+            local in_group, evse_count, available = {}, 0, 0
+            local kw = g.maxPowerLevel
+            local where = s.poolId .. " group " .. g.connectorType.id .. "/" .. tostring(kw)
+              .. (g.fixedCable and " cable" or " socket")
+            -- one group per type, power and cable/socket
+            local gkey = g.connectorType.id .. "/" .. tostring(kw) .. "/" .. tostring(g.fixedCable)
+            check(group_keys[gkey] == nil, where .. ": two groups of one type, power and format")
+            group_keys[gkey] = true
             for _, cs in ipairs(g.connectorStatuses.connectorStatus) do
-              check(in_group[cs.cpoEvseId] == nil, where .. ": an EVSE twice in one group")
-              in_group[cs.cpoEvseId] = true
+              local ckey = tostring(cs.cpoEvseId) .. " / " .. tostring(cs.cpoConnectorId)
+              local c = conn_of[ckey]
+              check(c ~= nil, where .. ": connector " .. ckey .. " is not a v3 connector")
+              check(listed[ckey] == nil, where .. ": connector " .. ckey .. " listed twice")
+              listed[ckey] = true
+              if c then
+                check(V2_TYPE[c.standard] == g.connectorType.id, where .. ": type of " .. ckey)
+                check(c.maxPower == nil and kw == nil or c.maxPower and kw and math.abs(c.maxPower - kw * 1000) < 0.5,
+                  where .. ": power of " .. ckey)
+                check((c.format == "cable") == g.fixedCable, where .. ": fixedCable of " .. ckey
+                  .. " (" .. tostring(c.format) .. ")")
+              end
               seen[cs.cpoEvseId] = true
               local st = status_of[cs.cpoEvseId]
               check(st and want_state(st) == cs.state, where .. ": state of " .. cs.cpoEvseId)
-              if cs.state == "AVAILABLE" then available = available + 1 end
+              if not in_group[cs.cpoEvseId] then
+                in_group[cs.cpoEvseId] = true
+                evse_count = evse_count + 1
+                if cs.state == "AVAILABLE" then available = available + 1 end
+              end
             end
-            check(#g.connectorStatuses.connectorStatus == g.chargingPoint.numberOfConnectors,
-              where .. ": numberOfConnectors")
+            -- the counts count each EVSE of the group once, as v3's connectorCount does
+            check(evse_count == g.chargingPoint.numberOfConnectors, where .. ": numberOfConnectors")
             check(available == g.chargingPoint.numberOfAvailable, where .. ": numberOfAvailable")
             total = total + g.chargingPoint.numberOfConnectors
             -- supplierUID is HERE's partner id of the operator (or suboperator), not cpoId
@@ -901,6 +932,9 @@ describe("evcp emulator, v2 and v3 describe the same sites #slow", function()
           end
           for uid in pairs(typed) do check(seen[uid], s.poolId .. ": EVSE " .. uid .. " missing") end
           for uid in pairs(seen) do check(typed[uid], s.poolId .. ": EVSE " .. uid .. " unknown") end
+          for ckey in pairs(conn_of) do
+            check(listed[ckey], s.poolId .. ": connector " .. ckey .. " has no connectorStatus")
+          end
           check(total == s.totalNumberOfConnectors, s.poolId .. ": totalNumberOfConnectors")
           -- cpoId is the CPO's own location id (v3 cpoLocationId), not a partner id
           check(s.cpoId == loc.cpoLocationId, s.poolId .. ": cpoId")
@@ -977,5 +1011,131 @@ describe("evcp emulator, v2 shapes against HERE's recorded responses #slow", fun
     assert.is_false(d.hasMore)
     assert.is_nil(d.count)
     assert.is_nil(details.count)
+  end)
+end)
+
+describe("evcp emulator, v2 connector groups of one hand-made site", function()
+  -- One location whose expected v2 groups are written out by hand below:
+  --   E1: a Type 2 socket and a Type 2 cable, both 7.4 kW two-phase (ac2Phase);
+  --   E2: two NEMA 14-50 sockets, 9.6 kW split phase (ac2PhaseSplit), charging;
+  --   E3: a Type 2 socket 22 kW three-phase; E4: a Type 2 socket 3.7 kW single phase.
+  -- v2 ids from the migration guide: IEC_62196_T2 -> 31, NEMA_14_50 -> 51. The power
+  -- feed type names and ids are those docs/EMULATOR.md documents for /ev/powerfeedtypes.
+  local POOL = "two-phase-site"
+  local emu, data
+
+  setup(function()
+    data = os.tmpname() .. ".lua"
+    local f = assert(io.open(data, "w"))
+    f:write([[
+local function c(id, standard, format, pt, v, a, p)
+  return { id = id, standard = standard, format = format, powerType = pt,
+    maxVoltage = v, maxCurrent = a, maxPower = p }
+end
+local function e(uid, status, conns)
+  return { uid = uid, status = status, modified = "2025-03-01T12:00:00Z", connectors = conns,
+    id = "here:evcp:evse:" .. uid }
+end
+local loc = {
+  id = "here:evcp:charginglocation:two-phase-site",
+  location = { lat = 40.5, lng = -100.5 }, name = "Two phase",
+  operator = { name = "Op", partnerId = "11111111-2222-3333-4444-555555555555" },
+  evses = {
+    e("E1", "available", { c("E1-a", "IEC_62196_T2", "socket", "ac2Phase", 230, 16, 7400),
+      c("E1-b", "IEC_62196_T2", "cable", "ac2Phase", 230, 16, 7400) }),
+    e("E2", "charging", { c("E2-a", "NEMA_14_50", "socket", "ac2PhaseSplit", 120, 40, 9600),
+      c("E2-b", "NEMA_14_50", "socket", "ac2PhaseSplit", 120, 40, 9600) }),
+    e("E3", "available", { c("E3-a", "IEC_62196_T2", "socket", "ac3Phase", 230, 32, 22000) }),
+    e("E4", "available", { c("E4-a", "IEC_62196_T2", "socket", "ac1Phase", 230, 16, 3700) }),
+  },
+}
+return { locations = { loc }, by_content_id = { ["two-phase-site"] = loc },
+  countries = { { countryCode = "USA" } } }
+]])
+    f:close()
+    emu = start("--data " .. ep.shell_quote(data) .. " --status-interval 0 --api-key k1")
+  end)
+
+  teardown(function()
+    ep.stop_all()
+    if data then os.remove(data) end
+  end)
+
+  -- the groups of the site, by "type/kW/cable|socket"
+  local function groups()
+    local res = request(emu, "/ev/pools/" .. POOL .. ".json?apiKey=k1")
+    assert.are.equal(200, res.status)
+    local st = stations_of(res.json)[1]
+    local by, order = {}, {}
+    for _, g in ipairs(st.connectors.connector) do
+      local k = ("%s/%g/%s"):format(g.connectorType.id, g.maxPowerLevel,
+        g.fixedCable and "cable" or "socket")
+      assert.is_nil(by[k], k .. " twice")
+      by[k] = g
+      order[#order + 1] = k
+    end
+    return by, order, st, res
+  end
+
+  local function statuses(g)
+    local out = {}
+    for _, cs in ipairs(g.connectorStatuses.connectorStatus) do
+      out[#out + 1] = cs.cpoEvseId .. ":" .. cs.cpoConnectorId .. ":" .. cs.state
+    end
+    return out
+  end
+
+  it("lists one connectorStatus per connector, and counts each EVSE once", function()
+    local by, _, st = groups()
+    local g = assert(by["51/9.6/socket"], "the NEMA 14-50 group")
+    assert.are.same({ "E2:E2-a:OCCUPIED", "E2:E2-b:OCCUPIED" }, statuses(g))
+    assert.are.equal(1, g.chargingPoint.numberOfConnectors)
+    assert.are.equal(0, g.chargingPoint.numberOfAvailable)
+    assert.are.equal(1, g.chargingPoint.numberOfInUse)
+    -- five groups, one EVSE each
+    assert.are.equal(5, st.totalNumberOfConnectors)
+  end)
+
+  it("never mixes cables and sockets in one group", function()
+    local by, order = groups()
+    assert.are.same({ "31/3.7/socket", "31/7.4/socket", "31/7.4/cable", "31/22/socket",
+      "51/9.6/socket" }, order)
+    assert.is_false(by["31/7.4/socket"].fixedCable)
+    assert.are.same({ "E1:E1-a:AVAILABLE" }, statuses(by["31/7.4/socket"]))
+    assert.is_true(by["31/7.4/cable"].fixedCable)
+    assert.are.same({ "E1:E1-b:AVAILABLE" }, statuses(by["31/7.4/cable"]))
+    for _, k in ipairs({ "31/7.4/socket", "31/7.4/cable" }) do
+      assert.are.equal(1, by[k].chargingPoint.numberOfConnectors)
+      assert.are.equal(1, by[k].chargingPoint.numberOfAvailable)
+    end
+  end)
+
+  it("writes two-phase AC as 2 phases and names the kind in powerFeedType", function()
+    local _, _, st = groups()
+    local want = {
+      ["31/3.7"] = { 1, nil }, ["31/22"] = { 3, nil },
+      ["31/7.4"] = { 2, { name = "AC two phase", id = "2" } },
+      ["51/9.6"] = { 2, { name = "AC split phase", id = "3" } },
+    }
+    local feeds = {}
+    for _, t in ipairs(request(emu, "/ev/powerfeedtypes.json?apiKey=k1").json.powerFeedType) do
+      feeds[t.id] = t.name
+    end
+    local seen = {}
+    for _, g in ipairs(st.connectors.connector) do
+      local k = ("%s/%g"):format(g.connectorType.id, g.maxPowerLevel)
+      local w = assert(want[k], k)
+      seen[k] = true
+      assert.are.equal(w[1], g.chargingPoint.phases, k)
+      assert.truthy(g.chargeCapacity:find(", " .. w[1] .. "-phase at max ", 1, true), k .. ": " .. g.chargeCapacity)
+      assert.are.same(w[2], g.powerFeedType, k)
+      if w[2] then assert.are.equal(feeds[w[2].id], w[2].name, k) end
+    end
+    for k in pairs(want) do assert.is_true(seen[k], k) end
+  end)
+
+  it("answers the same in XML", function()
+    local _, _, _, res = groups()
+    assert_mirrors(res, request(emu, "/ev/pools/" .. POOL .. ".xml?apiKey=k1"), "ev:evStationsResult")
   end)
 end)

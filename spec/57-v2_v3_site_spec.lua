@@ -12,6 +12,7 @@ local BOXES = {
   { 53.6, -2.4, 53.4, -2.1 },        -- Manchester (UK NCR)
   { 47.75, -122.45, 47.45, -122.1 }, -- Seattle (AFDC, Tesla sites)
   { 61.6, 23.6, 61.4, 24.0 },        -- Tampere (the seed locations)
+  { 48.7, -120.5, 48.5, -120.3 },    -- Mazama, WA (AFDC: split-phase NEMA 14-50 sockets)
 }
 local FIELDS = { "evses", "connectorGroups", "locationInfo" }
 local TABLES = dofile((debug.getinfo(1, "S").source:match("^@(.*)57%-v2_v3_site_spec%.lua$") or "spec/")
@@ -44,8 +45,6 @@ end
 describe("the same site through v2 and v3", function()
   local c
   local pairs_of = {} -- { {v2 = table, v3 = table, v2loc = Location, v3loc = Location} }
-  local limits = {}   -- what the emulator's v2 cannot express, found from the v3 data
-
   setup(function()
     assert(h.url, "EVCP_TEST_URL is not set: run the suite with `make test`")
     c = h.client()
@@ -65,29 +64,6 @@ describe("the same site through v2 and v3", function()
     assert.is_true(#pairs_of > 1000)
   end)
   teardown(function() c:close() end)
-
-  -- A v3 connector the emulator's v2 leaves out: it lists one connectorStatus
-  -- per EVSE and connector group (v2 type id, maxPower), so a second connector
-  -- of the same type and power on one EVSE has no item.
-  local function hidden_by_group(evse, k)
-    local cn = evse.connectors[k]
-    for j = 1, k - 1 do
-      local o = evse.connectors[j]
-      if V2_ID[o.standard] == V2_ID[cn.standard] and o.maxPower == cn.maxPower then return true end
-    end
-    return false
-  end
-
-  -- The v3 formats of a connector group (v2's fixedCable is one per group).
-  local function group_formats(v3, standard, power)
-    local set = {}
-    for _, e in ipairs(v3.evses or {}) do
-      for _, cn in ipairs(e.connectors) do
-        if V2_ID[cn.standard] == V2_ID[standard] and cn.maxPower == power then set[cn.format] = true end
-      end
-    end
-    return #sorted_keys(set)
-  end
 
   it("have the same EVSEs, with the statuses of the guide's table", function()
     local evses = 0
@@ -111,7 +87,7 @@ describe("the same site through v2 and v3", function()
   end)
 
   it("have the same connectors", function()
-    local n = 0
+    local n, split = 0, 0
     for _, p in ipairs(pairs_of) do
       local got = {}
       for _, e in ipairs(p.v2.evses or {}) do got[e.uid] = e end
@@ -119,51 +95,94 @@ describe("the same site through v2 and v3", function()
         local by_id = {}
         for _, cn in ipairs(got[e.uid].connectors) do by_id[cn.id] = cn end
         local listed = 0
-        for k, cn in ipairs(e.connectors) do
+        for _, cn in ipairs(e.connectors) do
+          local where = p.v2.id .. " " .. e.uid .. "/" .. cn.id
           local g = by_id[cn.id]
-          if g == nil and hidden_by_group(e, k) then
-            limits[#limits + 1] = p.v2.id .. " " .. e.uid .. "/" .. cn.id .. ": second connector of one type and power"
-          else
-            assert(g, p.v2.id .. " " .. e.uid .. ": connector " .. cn.id .. " missing")
-            listed = listed + 1
-            n = n + 1
-            local where = p.v2.id .. " " .. e.uid .. "/" .. cn.id
-            assert.equal(cn.standard, g.standard, where)
-            assert.same({ cn.standard }, g.standards, where)
-            assert.equal(tostring(V2_ID[cn.standard]), g.v2TypeId, where)
-            assert.equal(cn.maxPower, g.maxPower, where)
-            assert.equal(cn.powerType, g.powerType, where)
-            assert.equal(cn.maxCurrent, g.maxCurrent, where)
-            assert.equal(cn.maxVoltage, g.maxVoltage, where)
-            if cn.format ~= g.format and group_formats(p.v3, cn.standard, cn.maxPower) > 1 then
-              limits[#limits + 1] = where .. ": group of mixed cable/socket formats"
-            else
-              assert.equal(cn.format, g.format, where)
-            end
-          end
+          assert(g, where .. ": connector missing")
+          listed = listed + 1
+          n = n + 1
+          assert.equal(cn.standard, g.standard, where)
+          assert.same({ cn.standard }, g.standards, where)
+          assert.equal(tostring(V2_ID[cn.standard]), g.v2TypeId, where)
+          assert.equal(cn.maxPower, g.maxPower, where)
+          assert.equal(cn.powerType, g.powerType, where)
+          assert.equal(cn.maxCurrent, g.maxCurrent, where)
+          assert.equal(cn.maxVoltage, g.maxVoltage, where)
+          assert.equal(cn.format, g.format, where)
+          if cn.powerType == "ac2PhaseSplit" then split = split + 1 end
         end
         assert.equal(listed, #got[e.uid].connectors, p.v2.id .. " " .. e.uid .. ": extra connectors")
       end
     end
     assert.is_true(n > 1000)
+    assert.is_true(split > 0, "no split-phase connector in the boxes")
   end)
 
   it("have the same connector groups and counts", function()
+    -- v2 groups are v3's split by cable/socket (a v2 group has one fixedCable): a v3
+    -- group (standard, maxPower) is one v2 group, or two when both formats occur.
+    -- Each v2 group counts its EVSEs once, as v3's connectorCount does; its expected
+    -- counts come from the v3 EVSEs with a connector of its type, power and format.
+    local split = 0
     for _, p in ipairs(pairs_of) do
       local want, got = {}, {}
       for _, g in ipairs(p.v3.connectorGroups or {}) do want[g.standard .. "/" .. g.maxPower] = g end
-      for _, g in ipairs(p.v2.connectorGroups or {}) do got[tostring(g.standard) .. "/" .. tostring(g.maxPower)] = g end
+      for _, g in ipairs(p.v2.connectorGroups or {}) do
+        local k = tostring(g.standard) .. "/" .. tostring(g.maxPower)
+        got[k] = got[k] or {}
+        table.insert(got[k], g)
+      end
       assert.same(sorted_keys(want), sorted_keys(got), p.v2.id)
+      local v3conn = {}
+      for _, e in ipairs(p.v3.evses or {}) do
+        for _, cn in ipairs(e.connectors) do v3conn[e.uid .. " " .. cn.id] = cn end
+      end
+      -- v3 EVSEs (uid -> status) that have a connector of the standard, power and format
+      local function v3_evses(standard, power, fmt)
+        local out = {}
+        for _, e in ipairs(p.v3.evses or {}) do
+          for _, cn in ipairs(e.connectors) do
+            if cn.standard == standard and cn.maxPower == power and cn.format == fmt then out[e.uid] = e.status end
+          end
+        end
+        return out
+      end
       for k, g in pairs(want) do
-        local v = got[k]
-        assert.equal(g.connectorCount, v.connectorCount, p.v2.id .. " " .. k)
-        assert.equal(g.availableConnectorCount, v.availableConnectorCount, p.v2.id .. " " .. k)
+        local list = got[k]
+        local where = p.v2.id .. " " .. k
         local wu, gu = {}, {}
         for _, r in ipairs(g.connectors or {}) do wu[r.evseUid] = true end
-        for _, r in ipairs(v.connectors or {}) do gu[r.evseUid] = true end
-        assert.same(sorted_keys(wu), sorted_keys(gu), p.v2.id .. " " .. k)
+        local formats = {}
+        for _, v in ipairs(list) do
+          local fmt
+          for _, r in ipairs(v.connectors or {}) do
+            gu[r.evseUid] = true
+            for _, id in ipairs(r.connectorIds) do
+              local cn = assert(v3conn[r.evseUid .. " " .. id], where .. ": " .. r.evseUid .. "/" .. id)
+              assert(fmt == nil or fmt == cn.format, where .. ": a v2 group of mixed formats")
+              fmt = cn.format
+            end
+          end
+          assert(fmt and not formats[fmt], where .. ": two v2 groups of format " .. tostring(fmt))
+          formats[fmt] = true
+          local count, available = 0, 0
+          for _, status in pairs(v3_evses(g.standard, g.maxPower, fmt)) do
+            count = count + 1
+            if status == "available" then available = available + 1 end
+          end
+          assert.equal(count, v.connectorCount, where .. " " .. fmt)
+          assert.equal(available, v.availableConnectorCount, where .. " " .. fmt)
+        end
+        assert.same(sorted_keys(wu), sorted_keys(gu), where)
+        if #list == 1 then
+          assert.equal(g.connectorCount, list[1].connectorCount, where)
+          assert.equal(g.availableConnectorCount, list[1].availableConnectorCount, where)
+        else
+          split = split + 1
+        end
       end
     end
+    assert.is_true(split > 0, "no v3 group with both cables and sockets in the boxes")
   end)
 
   it("have the same operator ids: v2's brand is v3's suboperator, else its operator", function()
@@ -201,10 +220,61 @@ describe("the same site through v2 and v3", function()
     assert.is_true(n > 0, "no SAE_J3400 site in the boxes")
   end)
 
-  it("lose only what the emulator's v2 cannot express", function()
-    if #limits > 0 then
-      pending(#limits .. " connector(s) the emulator's v2 cannot express (its v2 owner is told), e.g. "
-        .. limits[1])
+end)
+
+describe("the same two-phase site through v2 and v3", function()
+  -- A hand-made site (the bundled data has no ac2Phase connector): a Type 2 socket at
+  -- 7.4 kW on two of three phases (ac2Phase), and a NEMA 14-50 socket at 9.6 kW split
+  -- phase (ac2PhaseSplit). v2's `phases` is 2 for both; the emulator's group names
+  -- the kind in powerFeedType (docs/EMULATOR.md), so a reader can tell them apart.
+  local ep = require("emulator_process")
+  local emu, data, c
+
+  setup(function()
+    data = os.tmpname() .. ".lua"
+    local f = assert(io.open(data, "w"))
+    f:write([[
+local function c(id, standard, pt, v, a, p)
+  return { id = id, standard = standard, format = "socket", powerType = pt,
+    maxVoltage = v, maxCurrent = a, maxPower = p }
+end
+local loc = {
+  id = "here:evcp:charginglocation:two-phase-site",
+  location = { lat = 40.5, lng = -100.5 }, name = "Two phase",
+  evses = {
+    { uid = "E1", status = "available", modified = "2025-03-01T12:00:00Z",
+      connectors = { c("E1-a", "IEC_62196_T2", "ac2Phase", 230, 16, 7400) } },
+    { uid = "E2", status = "available", modified = "2025-03-01T12:00:00Z",
+      connectors = { c("E2-a", "NEMA_14_50", "ac2PhaseSplit", 120, 40, 9600) } },
+  },
+}
+return { locations = { loc }, by_content_id = { ["two-phase-site"] = loc },
+  countries = { { countryCode = "USA" } } }
+]])
+    f:close()
+    emu = ep.start("--data " .. ep.shell_quote(data) .. " --status-interval 0 --api-key k1")
+    c = h.client({ base_url = emu.url, api_key = "k1" })
+  end)
+
+  teardown(function()
+    if c then c:close() end
+    ep.stop_all()
+    if data then os.remove(data) end
+  end)
+
+  it("have the same power types", function()
+    local v2 = assert(c.v2:pool("two-phase-site")).items[1]:totable()
+    local v3 = assert(c:location("two-phase-site", { fields = { "evses" } })):totable()
+    local want, got = {}, {}
+    for _, e in ipairs(v3.evses) do want[e.connectors[1].id] = e.connectors[1].powerType end
+    for _, e in ipairs(v2.evses) do got[e.connectors[1].id] = e.connectors[1].powerType end
+    assert.same({ ["E1-a"] = "ac2Phase", ["E2-a"] = "ac2PhaseSplit" }, want)
+    if got["E1-a"] == "ac2PhaseSplit" and got["E2-a"] == "ac2PhaseSplit" then
+      -- evcp.v2.station reads `phases` 2 as ac2PhaseSplit and does not read the
+      -- group's powerFeedType yet (its owner is told)
+      pending("evcp.v2.station does not read powerFeedType: ac2Phase comes back as ac2PhaseSplit")
+      return
     end
+    assert.same(want, got)
   end)
 end)

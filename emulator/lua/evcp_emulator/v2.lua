@@ -85,8 +85,11 @@ local CHOICES = {
   -- (rule) station id = the poolId's part after its first "-" when that is unique,
   --        else the poolId itself [M.init]
   -- (rule) brand, supplierName, supplierUID: the suboperator if any, else the operator
-  -- (rule) one connector group per (v2 type id, maxPower); an EVSE counts once per group;
-  --        groups sorted by type id, then power; connectors without a v2 id are left out
+  -- (rule) one connector group per (v2 type id, maxPower, fixedCable), so that a group
+  --        never mixes cables and sockets; one connectorStatus per connector; the counts
+  --        (numberOfConnectors, numberOfAvailable, ...) count an EVSE once per group, as
+  --        v3's connectorCount does; groups sorted by type id, then power, sockets before
+  --        cables; connectors without a v2 id are left out
   -- (rule) numberOfConnectors and numberOfAvailable always; numberOfInUse,
   --        numberOfOutOfService, numberOfReserved only when > 0
   -- (rule) chargeMode "4" for DC, "3" otherwise; customerConnectorName = the connector
@@ -95,7 +98,13 @@ local CHOICES = {
   price_incl_vat = true,         -- price value = ad hoc price * (1 + vat/100), 4 decimals
   -- day bits of `daymask`: Monday = 1 ... Sunday = 64; 127 = every day
   day_bit = { mo = 1, tu = 2, we = 4, th = 8, fr = 16, sa = 32, su = 64 },
+  -- chargingPoint.phases and chargeCapacity's "N-phase": the number of phases used;
+  -- both two-phase kinds use two
   phases = { ac1Phase = 1, ac2Phase = 2, ac2PhaseSplit = 2, ac3Phase = 3 },
+  -- a group names its powerFeedType (an entry of power_feed_types, {name, id}) only for
+  -- the two-phase kinds, which `phases` cannot tell apart; other groups carry none
+  -- (HERE fills the field in North America and Australia only)
+  power_feed_type_in_groups = { ac2Phase = true, ac2PhaseSplit = true },
   -- v3 tariff price dimension -> v2 pricingModel, unit value (amount 1)
   pricing = {
     energy = { "kWh", "kWh" }, flat = { "Session", "Session" },
@@ -532,8 +541,10 @@ local function static_of(rec)
   local brand_entity = rec.suboperator or rec.operator
   st.brand = brand_entity and brand_entity.name
   st.supplier_uid = brand_entity and brand_entity.partnerId
-  -- connector groups: key (v2 type id, maxPower), in order of first appearance,
-  -- sorted afterwards by type id then power
+  -- connector groups: key (v2 type id, maxPower, fixed cable or not), in order of first
+  -- appearance, sorted afterwards by type id, power, then sockets before cables. Each
+  -- connector is one member (one connectorStatus); `evses` lists the group's EVSEs once
+  -- each, in order, for the counts.
   local groups, by_key, types = {}, {}, {}
   local evses = rec.evses or {}
   for ei = 1, #evses do
@@ -543,22 +554,23 @@ local function static_of(rec)
       local tid = v2_type_of(c.standard)
       if tid then
         types[tid] = true
-        local key = tid .. "\0" .. tostring(c.maxPower)
+        local cable = c.format == "cable"
+        local key = tid .. "\0" .. tostring(c.maxPower) .. "\0" .. tostring(cable)
         local g = by_key[key]
         if not g then
-          g = { type_id = tid, max_power = c.maxPower, members = {}, volt = 0, amp = 0,
-            power_type = c.powerType, cable = true, tariff_idx = {}, tseen = {} }
+          g = { type_id = tid, max_power = c.maxPower, members = {}, evses = {}, volt = 0, amp = 0,
+            power_type = c.powerType, cable = cable, tariff_idx = {}, tseen = {} }
           by_key[key] = g
           groups[#groups + 1] = g
         end
+        g.members[#g.members + 1] = { evse = e, connector = c }
         if not seen[key] then
           seen[key] = true
-          g.members[#g.members + 1] = { evse = e, connector = c }
+          g.evses[#g.evses + 1] = e
         end
         if (c.maxVoltage or 0) > g.volt then g.volt = c.maxVoltage end
         if (c.maxCurrent or 0) > g.amp then g.amp = c.maxCurrent end
         if c.powerType == "dc" then g.power_type = "dc" end
-        if c.format ~= "cable" then g.cable = false end
         for _, idx in ipairs(c.tariffIndexes or {}) do
           if not g.tseen[idx] then
             g.tseen[idx] = true
@@ -574,7 +586,9 @@ local function static_of(rec)
   sort(groups, function(a, b)
     local ta, tb = tonumber(a.type_id), tonumber(b.type_id)
     if ta ~= tb then return ta < tb end
-    return (a.max_power or -1) < (b.max_power or -1)
+    local pa, pb = a.max_power or -1, b.max_power or -1
+    if pa ~= pb then return pa < pb end
+    return (not a.cable) and b.cable
   end)
   local open24, hours = opening_hours(rec.openingHours)
   for _, g in ipairs(groups) do
@@ -623,6 +637,13 @@ local function charge_capacity(g)
   return format("%d-%dVAC, %d-phase at max %dA", g.volt, g.volt, PHASES[g.power_type] or 1, g.amp)
 end
 
+-- v3 power type -> its entry of CHOICES.power_feed_types, for the power types a group
+-- names with powerFeedType (CHOICES.power_feed_type_in_groups)
+local FEED_OF = {}
+for _, t in ipairs(CHOICES.power_feed_types) do
+  if CHOICES.power_feed_type_in_groups[t[3]] then FEED_OF[t[3]] = t end
+end
+
 local COUNT_FIELD = { AVAILABLE = "available", OCCUPIED = "inuse", OUT_OF_SERVICE = "oos",
   RESERVED = "reserved" }
 
@@ -632,6 +653,8 @@ local function connector_group(st, g, evse_now)
   local info = type_info(g.type_id)
   put(o, "connectorType", put(put(obj(), "name", info and info.name or ("Connector type " ..
     g.type_id)), "id", g.type_id))
+  local feed = FEED_OF[g.power_type]
+  if feed then put(o, "powerFeedType", put(put(obj(), "name", feed[2]), "id", feed[1])) end
   put(o, "chargeCapacity", charge_capacity(g))
   local kw = g.max_power and g.max_power / 1000
   if kw then put(o, "maxPowerLevel", flt(kw)) end
@@ -651,12 +674,16 @@ local function connector_group(st, g, evse_now)
   local counts = { available = 0, inuse = 0, oos = 0, reserved = 0 }
   local latest
   local statuses = arr()
-  for _, m in ipairs(g.members) do
-    local now = evse_now[m.evse]
-    local state = now.state
-    local f = COUNT_FIELD[state]
+  -- the counts: one per EVSE of the group, as v3's connectorCount (identical connectors
+  -- of one EVSE count once); the statuses: one item per connector
+  for _, e in ipairs(g.evses) do
+    local now = evse_now[e]
+    local f = COUNT_FIELD[now.state]
     if f then counts[f] = counts[f] + 1 end
     if now.modified and (not latest or now.modified > latest) then latest = now.modified end
+  end
+  for _, m in ipairs(g.members) do
+    local state = evse_now[m.evse].state
     local s = obj()
     put(s, "cpoEvseId", m.evse.uid)
     put(s, "cpoEvseEMI3Id", m.evse.evseId)
@@ -672,7 +699,7 @@ local function connector_group(st, g, evse_now)
   end
   if g.power_type ~= "dc" then put(cp, "phases", PHASES[g.power_type]) end
   if g.amp > 0 then put(cp, "ampsRange", format("%dA", g.amp)) end
-  put(cp, "numberOfConnectors", #g.members)
+  put(cp, "numberOfConnectors", #g.evses)
   put(cp, "numberOfAvailable", counts.available)
   if counts.inuse > 0 then put(cp, "numberOfInUse", counts.inuse) end
   if counts.oos > 0 then put(cp, "numberOfOutOfService", counts.oos) end
@@ -754,7 +781,7 @@ local function build_station(rec, k, distance)
   put(o, "cpoId", rec.cpoLocationId)
   local total, list = 0, arr()
   for _, g in ipairs(st.groups) do
-    total = total + #g.members
+    total = total + #g.evses
     list[#list + 1] = connector_group(st, g, evse_now)
   end
   put(o, "totalNumberOfConnectors", total)

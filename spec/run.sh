@@ -33,11 +33,18 @@ echo "emulator at $EVCP_TEST_URL"
 
 pgfile=$(mktemp)
 pg=""
+# whether process group $1 has a process that is not a zombie (an exited
+# child waits for PID 1 to reap it, which may take a while here)
+alive_in() {
+  kill -0 "-$1" 2>/dev/null || return 1
+  command -v ps >/dev/null 2>&1 || return 0
+  ps -e -o pgid=,stat= 2>/dev/null | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
 sweep() {
   # the session's process group outlives busted only if a spec left processes
   # (a second's grace for ones already on their way out); they fail the run
   [ -n "$pg" ] || return 0
-  if kill -0 "-$pg" 2>/dev/null && sleep 1 && kill -0 "-$pg" 2>/dev/null; then
+  if alive_in "$pg" && sleep 1 && alive_in "$pg"; then
     echo "spec/run.sh: the specs left processes running; stopping them:" >&2
     ps -o pid=,args= -g "$pg" >&2 2>/dev/null || true
     kill -TERM "-$pg" 2>/dev/null || true

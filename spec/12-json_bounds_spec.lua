@@ -110,7 +110,7 @@ describe("evcp.json.decode", function()
       for i = 1, rand(6) - 1 do t[i] = (k == 4 and "" or (str() .. ":")) .. value(d + 1) end
       return k == 4 and ("[" .. table.concat(t, ",") .. "]") or ("{" .. table.concat(t, ",") .. "}")
     end
-    for i = 1, 3000 do texts[#texts + 1] = string.rep(" ", rand(70)) .. value(0) end
+    for _ = 1, 3000 do texts[#texts + 1] = string.rep(" ", rand(70)) .. value(0) end
     for _, text in ipairs(texts) do
       local a, b, c = core.json_scan(text)
       local x, y, z = core.json_scan(text, nil, nil, true)

@@ -8,27 +8,7 @@ local h = require("helper")
 local MiB = 1024 * 1024
 local sanitized = os.getenv("EVCP_CHILD_PRELOAD") ~= nil
 
--- Runs `code` in a fresh interpreter of this runtime; returns its output and
--- its peak RSS in bytes (VmHWM), or nil where /proc is missing.
-local function child(code)
-  local interp = jit and "luajit" or "lua5.4"
-  local pre = os.getenv("EVCP_CHILD_PRELOAD")
-  local env = pre and ("env LD_PRELOAD='" .. pre .. "'") or "env -u LD_PRELOAD"
-  local script = os.tmpname()
-  local f = assert(io.open(script, "w"))
-  f:write(code, [[
-
-for l in io.lines("/proc/self/status") do
-  local kb = l:match("^VmHWM:%s+(%d+)")
-  if kb then print("HWM " .. kb * 1024) end
-end]])
-  f:close()
-  local p = io.popen(env .. " " .. interp .. " " .. script .. " 2>&1")
-  local out = p:read("*a")
-  p:close()
-  os.remove(script)
-  return out, tonumber(out:match("HWM (%d+)"))
-end
+local child = h.child
 
 describe("evcp.json.decode", function()
   it("decodes HERE's documents with the default limits", function()

@@ -13,25 +13,7 @@ local SCHEMA = {
   booleans = { hasMore = true, fixedCable = true },
 }
 
-local function child(code)
-  local interp = jit and "luajit" or "lua5.4"
-  local pre = os.getenv("EVCP_CHILD_PRELOAD")
-  local env = pre and ("env LD_PRELOAD='" .. pre .. "'") or "env -u LD_PRELOAD"
-  local script = os.tmpname()
-  local f = assert(io.open(script, "w"))
-  f:write(code, [[
-
-for l in io.lines("/proc/self/status") do
-  local kb = l:match("^VmHWM:%s+(%d+)")
-  if kb then print("HWM " .. kb * 1024) end
-end]])
-  f:close()
-  local p = io.popen(env .. " " .. interp .. " " .. script .. " 2>&1")
-  local out = p:read("*a")
-  p:close()
-  os.remove(script)
-  return out, tonumber(out:match("HWM (%d+)"))
-end
+local child = h.child
 
 describe("core.xml_schema", function()
   it("compiles a schema once; decoding with it equals decoding with the table", function()

@@ -20,20 +20,7 @@ local BODY = [[{
     {"standard": "CHADEMO", "maxPower": 50000, "connectorCount": 1}]
 }]]
 
-local function child(code)
-  local interp = jit and "luajit" or "lua5.4"
-  local pre = os.getenv("EVCP_CHILD_PRELOAD")
-  local env = pre and ("env LD_PRELOAD='" .. pre .. "'") or "env -u LD_PRELOAD"
-  local script = os.tmpname()
-  local f = assert(io.open(script, "w"))
-  f:write(code)
-  f:close()
-  local p = io.popen(env .. " " .. interp .. " " .. script .. " 2>&1")
-  local out = p:read("*a")
-  p:close()
-  os.remove(script)
-  return out
-end
+local child = h.child
 
 describe("objects from evcp.v3 alone", function()
   it("have group:connectors() and :tojson() without require 'evcp'", function()

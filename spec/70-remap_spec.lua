@@ -141,13 +141,7 @@ local function parse_seed(text)
   return out
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_file = require("helper").read_all
 
 ---------------------------------------------------------------------------
 -- Writing the fixture (run directly)

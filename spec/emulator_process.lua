@@ -19,17 +19,10 @@ function M.module(name)
   return require("evcp_emulator." .. name)
 end
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local h = require("helper")
+local shell_quote = h.shell_quote
 
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read_all = h.read_all
 
 local function sleep(sec)
   os.execute("sleep " .. sec)

@@ -51,6 +51,44 @@ function M.client(opts)
   return evcp.new(opts)
 end
 
+--- The whole content of the file at path, or nil.
+function M.read_all(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+--- s quoted for sh.
+function M.shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- Runs `code` in a fresh interpreter of this runtime (with the sanitizer
+-- runtime the specs' children get, EVCP_CHILD_PRELOAD); returns its output
+-- (stdout and stderr) and its peak RSS in bytes (VmHWM), or nil where /proc
+-- is missing.
+function M.child(code)
+  local interp = jit and "luajit" or "lua5.4"
+  local pre = os.getenv("EVCP_CHILD_PRELOAD")
+  local env = pre and ("env LD_PRELOAD='" .. pre .. "'") or "env -u LD_PRELOAD"
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(code, [[
+
+for l in io.lines("/proc/self/status") do
+  local kb = l:match("^VmHWM:%s+(%d+)")
+  if kb then print("HWM " .. kb * 1024) end
+end]])
+  f:close()
+  local p = io.popen(env .. " " .. interp .. " " .. script .. " 2>&1")
+  local out = p:read("*a")
+  p:close()
+  os.remove(script)
+  return out, tonumber(out:match("HWM (%d+)"))
+end
+
 function M.runtime()
   return jit and "LuaJIT" or _VERSION
 end

@@ -75,17 +75,22 @@ local function out(s, v, err)
   return v, err
 end
 
-local function open_state(self, fname)
-  local s = state[self]
-  if s == nil then error(fname .. ": call it as client:" .. fname .. "(...)", 3) end
-  if s.closed then error(fname .. ": the client is closed", 3) end
+-- The state of an open client behind self (a client, or its V2 object);
+-- raises at the caller's level otherwise.
+local function open(states, how, self, fname)
+  local s = states[self]
+  if s == nil then error(fname .. ": call it as " .. how .. fname .. "(...)", 4) end
+  if s.closed then error(fname .. ": the client is closed", 4) end
   return s
 end
 
+-- (not tail calls: the level above counts their frames)
+local function open_state(self, fname)
+  local s = open(state, "client:", self, fname)
+  return s
+end
 local function open_v2(self, fname)
-  local s = v2_state[self]
-  if s == nil then error(fname .. ": call it as client.v2:" .. fname .. "(...)", 3) end
-  if s.closed then error(fname .. ": the client is closed", 3) end
+  local s = open(v2_state, "client.v2:", self, fname)
   return s
 end
 

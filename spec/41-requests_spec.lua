@@ -310,3 +310,31 @@ describe("misuse of objects names the class or function", function()
     assert.matches("evcp.Evse is read-only (field 'status')", msg, 1, true)
   end)
 end)
+
+describe("percent-encoding and control-byte checks (csrc/text.c)", function()
+  local core = require("evcp.core")
+  -- the rule written out independently, one byte at a time
+  local function reference(s, seps)
+    return (s:gsub(".", function(c)
+      if c:match("^[A-Za-z0-9%-%._~]$") or (seps and c:match("^[,;:]$")) then return c end
+      return string.format("%%%02X", c:byte())
+    end))
+  end
+  it("escapes every byte outside the unreserved set, as the rule says", function()
+    local all = {}
+    for b = 0, 255 do all[#all + 1] = string.char(b) end
+    all = table.concat(all)
+    assert.equal(reference(all), core.percent_encode(all))
+    assert.equal(reference(all, true), core.percent_encode(all, true))
+    assert.equal("a%20b%2Bc%26d%3De%23f%25", core.percent_encode("a b+c&d=e#f%"))
+    assert.equal("%C3%BC,x;y:z", core.percent_encode("ü,x;y:z", true))
+    assert.equal("%2C%3B%3A", core.percent_encode(",;:"))
+    assert.equal("", core.percent_encode(""))
+  end)
+  it("finds the first control byte", function()
+    assert.is_nil(core.text_bad("plain text ü"))
+    assert.equal(2, core.text_bad("a\0b"))
+    assert.equal(3, core.text_bad("ab\127"))
+    assert.equal(1, core.text_bad("\r\n"))
+  end)
+end)

@@ -9,6 +9,8 @@
 local type, error, pcall, setmetatable, getmetatable, tostring, pairs =
   type, error, pcall, setmetatable, getmetatable, tostring, pairs
 
+local text_bad = require("evcp.core").text_bad
+
 local M = {}
 
 local MISUSE = { __name = "evcp.Misuse" }
@@ -118,7 +120,7 @@ function M.text(fname, what, v, maxlen)
   if type(v) ~= "string" then fail(fname, what, "must be a string, got " .. type(v)) end
   if v == "" then fail(fname, what, "must not be empty") end
   if maxlen and #v > maxlen then fail(fname, what, "must be at most " .. maxlen .. " bytes long") end
-  if v:find("[%z\1-\31\127]") then fail(fname, what, "must not contain control characters") end
+  if text_bad(v) then fail(fname, what, "must not contain control characters") end
   return v
 end
 

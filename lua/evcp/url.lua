@@ -9,29 +9,19 @@
 --   url.value(s)          the same, but ',' ';' ':' stay literal: HERE's
 --                         list separators (ids=a,b; bbox=lat,lng;lat,lng)
 --   url.query(pairs)      {{name, value}, ...} -> "name=value&..."
-local format, byte = string.format, string.byte
+-- (the byte work is C: core.percent_encode, csrc/text.c)
+local encode = require("evcp.core").percent_encode
 
 local M = {}
 
-local cache = {}
-local function hex(c)
-  local h = cache[c]
-  if not h then
-    h = format("%%%02X", byte(c))
-    cache[c] = h
-  end
-  return h
-end
-
 --- A path segment: everything but A-Z a-z 0-9 - . _ ~ is escaped.
 function M.segment(s)
-  return (s:gsub("[^%w%-%._~]", hex))
+  return encode(s)
 end
 
 --- A query value: like segment, but HERE's separators , ; : stay literal.
 function M.value(s)
-  if not s:find("[^%w%-%._~,;:]") then return s end
-  return (s:gsub("[^%w%-%._~,;:]", hex))
+  return encode(s, true)
 end
 
 --- Encodes an array of {name, value} pairs (names are evcp's own, plain).

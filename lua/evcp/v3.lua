@@ -83,7 +83,13 @@ local ACCEPT = "application/json"
 --- The content id of a location id: its last colon-separated component
 -- (HERE's IdParameter pattern (([^:]*:)*)(.*) keeps only that part).
 function M.content_id(id)
-  return (id:match("([^:]*)$"))
+  local last = id:find(":", 1, true)
+  if not last then return id end
+  while true do
+    local nxt = id:find(":", last + 1, true)
+    if not nxt then return id:sub(last + 1) end
+    last = nxt
+  end
 end
 
 local function check_id(fname, what, id)

@@ -7,8 +7,12 @@
  * Location), which keeps the parent alive as long as the child is. On Lua
  * 5.4 these are user values 1 and 2; on LuaJIT, which has one environment
  * table per userdata, a Location's environment is its document itself and a
- * child's is {document, parent}. Making objects costs one userdata per object
- * and no second copy of the data.
+ * child's is {document, parent}, or, for the children an iterator or a
+ * Location's connectorGroups makes, one {array, parent} they all share, each
+ * child holding its position in the array (view.index; the documents are
+ * never changed, so the position keeps naming the same node). Making objects
+ * costs one userdata per object (plus one table per array on LuaJIT) and no
+ * second copy of the data.
  *
  * Reading a field: a scalar comes straight from the document (integral
  * numbers as integers on 5.4, JSON null as nil). A nested table comes from a

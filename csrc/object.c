@@ -7,8 +7,12 @@
  * Location), which keeps the parent alive as long as the child is. On Lua
  * 5.4 these are user values 1 and 2; on LuaJIT, which has one environment
  * table per userdata, a Location's environment is its document itself and a
- * child's is {document, parent}. Making objects costs one userdata per object
- * and no second copy of the data.
+ * child's is {document, parent}, or, for the children an iterator or a
+ * Location's connectorGroups makes, one {array, parent} they all share, each
+ * child holding its position in the array (view.index; the documents are
+ * never changed, so the position keeps naming the same node). Making objects
+ * costs one userdata per object (plus one table per array on LuaJIT) and no
+ * second copy of the data.
  *
  * Reading a field: a scalar comes straight from the document (integral
  * numbers as integers on 5.4, JSON null as nil). A nested table comes from a
@@ -45,6 +49,7 @@
 
 typedef struct {
   int has_parent; /* the rest of a view's state is in its user values */
+  int index;      /* LuaJIT: > 0 when the environment is a shared {array, parent} */
 } view;
 
 /* The view classes. Their metatables are also in the registry under the
@@ -95,6 +100,7 @@ static void push_view(lua_State *L, vclass cls, int data_idx, int parent_idx) {
 #if LUA_VERSION_NUM < 502
   v = (view *)lua_newuserdata(L, sizeof(view));
   v->has_parent = parent_idx != 0;
+  v->index = 0;
   push_mt(L, cls);
   lua_setmetatable(L, -2);
   if (parent_idx != 0) {
@@ -145,11 +151,45 @@ static void push_data(lua_State *L, int idx) {
   if (v->has_parent) {
     lua_rawgeti(L, -1, 1);
     lua_remove(L, -2);
+    if (v->index > 0) {
+      lua_rawgeti(L, -1, v->index);
+      lua_remove(L, -2);
+    }
   }
 #else
   lua_getiuservalue(L, idx, 1);
 #endif
 }
+
+#if LUA_VERSION_NUM < 502
+/* LuaJIT: pushes {array at arr_idx, parent view at parent_idx}, the one
+ * environment that the views push_sibling makes over that array share (a
+ * table per child would be most of what making a child costs). */
+static void push_siblings_env(lua_State *L, int arr_idx, int parent_idx) {
+  arr_idx = absindex(L, arr_idx);
+  parent_idx = absindex(L, parent_idx);
+  lua_createtable(L, 2, 0);
+  lua_pushvalue(L, arr_idx);
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, parent_idx);
+  lua_rawseti(L, -2, 2);
+}
+
+/* LuaJIT: pushes a new view with the class metatable at mt_idx over
+ * element i (a table) of the array of the siblings environment at env_idx. */
+static void push_sibling(lua_State *L, int mt_idx, int env_idx, int i) {
+  view *v;
+  mt_idx = absindex(L, mt_idx);
+  env_idx = absindex(L, env_idx);
+  v = (view *)lua_newuserdata(L, sizeof(view));
+  v->has_parent = 1;
+  v->index = i;
+  lua_pushvalue(L, mt_idx);
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, env_idx);
+  lua_setfenv(L, -2);
+}
+#endif
 
 /* Checks that index 1 is a view of any class. */
 static void check_view(lua_State *L, const char *method) {
@@ -185,15 +225,27 @@ static void push_children(lua_State *L, vclass cls, int arr_idx, int parent_idx)
   int i, n;
   arr_idx = absindex(L, arr_idx);
   n = (int)lua_rawlen(L, arr_idx);
+#if LUA_VERSION_NUM < 502
+  push_mt(L, cls);
+  push_siblings_env(L, arr_idx, parent_idx);
+#endif
   lua_createtable(L, n, 0);
   for (i = 1; i <= n; i++) {
     lua_rawgeti(L, arr_idx, i);
     if (lua_type(L, -1) == LUA_TTABLE) {
+#if LUA_VERSION_NUM < 502
+      push_sibling(L, -4, -3, i);
+#else
       push_view(L, cls, -1, parent_idx);
+#endif
       lua_rawseti(L, -3, i);
     }
     lua_pop(L, 1);
   }
+#if LUA_VERSION_NUM < 502
+  lua_replace(L, -3); /* the array where the metatable was */
+  lua_pop(L, 1);
+#endif
 }
 
 /*
@@ -202,35 +254,49 @@ static void push_children(lua_State *L, vclass cls, int arr_idx, int parent_idx)
  * connectorGroups is the one array read as objects), 5 the node cache.
  */
 static int view_index(lua_State *L) {
-  lua_settop(L, 2);
+  int t;
+#if LUA_VERSION_NUM < 502
+  view *v;
+#endif
+  if (lua_gettop(L) != 2) lua_settop(L, 2);
   if (lua_type(L, 1) != LUA_TUSERDATA || !lua_getmetatable(L, 1) ||
       !lua_rawequal(L, -1, lua_upvalueindex(2)))
     return evcp_error(L, "%s.__index: self must be an %s, got %s",
                       lua_tostring(L, lua_upvalueindex(3)), lua_tostring(L, lua_upvalueindex(3)),
                       luaL_typename(L, 1));
-  lua_pop(L, 1);
+  /* the hot path: few API calls, and what is left below the top is not popped */
   lua_pushvalue(L, 2);
   lua_rawget(L, lua_upvalueindex(1)); /* a method? */
-  if (!lua_isnil(L, -1)) return 1;
-  lua_pop(L, 1);
-  push_data(L, 1); /* 3 */
+  if (lua_type(L, -1) != LUA_TNIL) return 1;
+#if LUA_VERSION_NUM < 502
+  v = (view *)lua_touserdata(L, 1);
+  lua_getfenv(L, 1);
+  if (v->has_parent) {
+    lua_rawgeti(L, -1, 1);
+    if (v->index > 0) lua_rawgeti(L, -1, v->index);
+  }
+#else
+  lua_getiuservalue(L, 1, 1);
+#endif
   lua_pushvalue(L, 2);
-  lua_rawget(L, 3); /* 4 */
-  switch (lua_type(L, 4)) {
+  lua_rawget(L, -2);
+  t = lua_type(L, -1);
+  switch (t) {
   case LUA_TTABLE:
     if (!lua_isnil(L, lua_upvalueindex(4)) && lua_type(L, 2) == LUA_TSTRING &&
         strcmp(lua_tostring(L, 2), "connectorGroups") == 0) {
-      push_children(L, C_GROUP, 4, 1);
+      push_children(L, C_GROUP, -1, 1);
       return 1;
     }
-    push_cached(L, 4, lua_upvalueindex(5));
+    push_cached(L, -1, lua_upvalueindex(5));
     return 1;
   case LUA_TLIGHTUSERDATA:
-    if (is_jsonnull(L, 4)) lua_pushnil(L);
-    else lua_pushvalue(L, 4);
+    if (is_jsonnull(L, -1)) lua_pushnil(L);
+    return 1;
+  case LUA_TNUMBER:
+    evcp_pushnormal(L, -1);
     return 1;
   default:
-    evcp_pushnormal(L, 4);
     return 1;
   }
 }
@@ -363,10 +429,14 @@ static int connector_evse(lua_State *L) {
   return 1;
 }
 
-/* Iterator over child views: upvalues (parent view, array, next index, class). */
+/* Iterator over child views: upvalues (parent view, array, next index,
+ * class; on LuaJIT the class's metatable, and 5 the children's shared
+ * environment). */
 static int children_iter(lua_State *L) {
   lua_Integer i = (lua_Integer)lua_tonumber(L, lua_upvalueindex(3));
+#if LUA_VERSION_NUM >= 502
   vclass cls = (vclass)lua_tointeger(L, lua_upvalueindex(4));
+#endif
   for (;;) {
     i++;
     lua_rawgeti(L, lua_upvalueindex(2), (int)i);
@@ -376,7 +446,11 @@ static int children_iter(lua_State *L) {
   }
   lua_pushnumber(L, (lua_Number)i);
   lua_replace(L, lua_upvalueindex(3));
+#if LUA_VERSION_NUM < 502
+  push_sibling(L, lua_upvalueindex(4), lua_upvalueindex(5), (int)i);
+#else
   push_view(L, cls, -1, lua_upvalueindex(1));
+#endif
   return 1;
 }
 
@@ -391,8 +465,14 @@ static int push_iterator(lua_State *L, vclass cls, const char *field) {
   lua_pushvalue(L, 1);
   lua_insert(L, -2);
   lua_pushnumber(L, 0);
+#if LUA_VERSION_NUM < 502
+  push_mt(L, cls);
+  push_siblings_env(L, -3, -4);
+  lua_pushcclosure(L, children_iter, 5);
+#else
   lua_pushinteger(L, (lua_Integer)cls);
   lua_pushcclosure(L, children_iter, 4);
+#endif
   return 1;
 }
 
@@ -712,10 +792,12 @@ static int tariff_tostring(lua_State *L) {
 
 /*
  * Checks that field k of the table at idx, when present, is an array of
- * objects. On failure pushes a message naming the path and returns 0.
+ * objects. On failure pushes a message naming the path (path, then
+ * ".evses[at]" when at > 0, then ".k") and returns 0. The path is formatted
+ * only on failure: this runs for every EVSE of every location parsed.
  */
-static int check_object_array(lua_State *L, int idx, const char *k, const char *path) {
-  int i, n;
+static int check_object_array(lua_State *L, int idx, const char *k, const char *path, int at) {
+  int i, n, evses = at == 0 && strcmp(k, "evses") == 0;
   lua_getfield(L, idx, k);
   if (lua_isnil(L, -1) || is_jsonnull(L, -1)) {
     lua_pop(L, 1);
@@ -723,7 +805,8 @@ static int check_object_array(lua_State *L, int idx, const char *k, const char *
   }
   if (lua_type(L, -1) != LUA_TTABLE) {
     lua_pop(L, 1);
-    lua_pushfstring(L, "%s.%s: expected an array", path, k);
+    if (at > 0) lua_pushfstring(L, "%s.evses[%d].%s: expected an array", path, at, k);
+    else lua_pushfstring(L, "%s.%s: expected an array", path, k);
     return 0;
   }
   n = (int)lua_rawlen(L, -1);
@@ -731,17 +814,14 @@ static int check_object_array(lua_State *L, int idx, const char *k, const char *
     lua_rawgeti(L, -1, i);
     if (lua_type(L, -1) != LUA_TTABLE) {
       lua_pop(L, 2);
-      lua_pushfstring(L, "%s.%s[%d]: expected an object", path, k, i);
+      if (at > 0) lua_pushfstring(L, "%s.evses[%d].%s[%d]: expected an object", path, at, k, i);
+      else lua_pushfstring(L, "%s.%s[%d]: expected an object", path, k, i);
       return 0;
     }
-    if (strcmp(k, "evses") == 0) {
-      char sub[96];
-      snprintf(sub, sizeof sub, "%s.evses[%d]", path, i);
-      if (!check_object_array(L, lua_gettop(L), "connectors", sub)) {
-        lua_insert(L, -3); /* message below the array and the element */
-        lua_pop(L, 2);
-        return 0;
-      }
+    if (evses && !check_object_array(L, lua_gettop(L), "connectors", path, i)) {
+      lua_insert(L, -3); /* message below the array and the element */
+      lua_pop(L, 2);
+      return 0;
     }
     lua_pop(L, 1);
   }
@@ -789,9 +869,9 @@ static int check_location(lua_State *L, int idx, const char *path) {
     return 0;
   }
   lua_pop(L, 1);
-  return check_object_array(L, idx, "evses", path) &&
-         check_object_array(L, idx, "connectorGroups", path) &&
-         check_object_array(L, idx, "tariffs", path);
+  return check_object_array(L, idx, "evses", path, 0) &&
+         check_object_array(L, idx, "connectorGroups", path, 0) &&
+         check_object_array(L, idx, "tariffs", path, 0);
 }
 
 /*

@@ -127,3 +127,69 @@ describe("objects", function()
     assert.equal(plain.location.lat, loc.location.lat)
   end)
 end)
+
+-- The fast paths of csrc/object.c (issue 7 §6): on LuaJIT the children an
+-- iterator (or a Location's connectorGroups) makes share one environment and
+-- find their node by position; __index reads without resetting the stack;
+-- the location checks format their paths only on failure.
+describe("objects' fast paths", function()
+  local evcp = require("evcp")
+  local core = require("evcp.core")
+
+  it("give each sibling its own node and parent, also once the parent is gone", function()
+    local loc = assert(evcp.v3.parse(BODY))
+    local evses, conns = {}, {}
+    for e in loc:evses() do
+      evses[#evses + 1] = e
+      for c in e:connectors() do conns[#conns + 1] = c end
+    end
+    local groups = loc.connectorGroups
+    loc = nil -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+    assert.same({ "e1", "e2" }, { evses[1].uid, evses[2].uid })
+    assert.same({ "available", "charging" }, { evses[1].status, evses[2].status })
+    assert.is_nil(evses[1].evseId)
+    assert.equal("FI*X*E2", evses[2].evseId)
+    local got = {}
+    for i, c in ipairs(conns) do got[i] = c:evse().uid .. "/" .. c.id .. "/" .. c.standard end
+    assert.same({ "e1/1/IEC_62196_T2", "e1/2/IEC_62196_T2", "e2/1/CHADEMO", "e2/2/IEC_62196_T2" }, got)
+    assert.equal(conns[3]:evse(), conns[4]:evse())
+    assert.equal("S14", conns[4]:charging_location().name)
+    assert.equal(2, #groups)
+    assert.same({ "IEC_62196_T2", "CHADEMO" }, { groups[1].standard, groups[2].standard })
+    assert.equal("here:evcp:charginglocation:s14", groups[2]:charging_location().id)
+    assert.equal(evses[1].location, evses[1].location)
+    assert.equal(60.11, evses[1].location.lat)
+    assert.is_nil(evses[2].location)
+  end)
+
+  it("read the same through __index called directly, with missing or extra arguments", function()
+    local loc = assert(evcp.v3.parse(BODY))
+    local index = debug.getmetatable(loc).__index
+    assert.equal("S14", index(loc, "name", "extra", {}))
+    assert.is_nil(index(loc))
+    assert.equal(loc.address, index(loc, "address"))
+    assert.is_function(index(loc, "evses"))
+    -- a table given the class's metatable is no Location
+    local forged = {}
+    debug.setmetatable(forged, debug.getmetatable(loc)) -- returns true on LuaJIT
+    local ok, err = pcall(index, forged, "name")
+    assert.is_false(ok)
+    assert.matches("evcp.Location.__index: self must be an evcp.Location, got table", err, 1, true)
+  end)
+
+  it("name the failing EVSE's connectors in location checks", function()
+    local function doc(evses)
+      return { id = "x", location = { lat = 1, lng = 2 }, evses = evses }
+    end
+    local _, err = core.location(doc({ { connectors = {} }, { connectors = { {}, 5 } } }))
+    assert.equal("location.evses[2].connectors[2]: expected an object", err)
+    _, err = core.location(doc({ {}, {}, { connectors = "no" } }))
+    assert.equal("location.evses[3].connectors: expected an array", err)
+    _, err = core.locations({ items = { doc({}), doc({ { connectors = { 1 } } }) } })
+    assert.equal("items[2].evses[1].connectors[1]: expected an object", err)
+    _, err = core.location(doc({ {}, 7 }))
+    assert.equal("location.evses[2]: expected an object", err)
+  end)
+end)

@@ -40,6 +40,7 @@ local normalize = schema.normalize or function(doc) return doc end
 
 M.station_to_v3 = station.to_v3
 local list_of = station.list_of
+local to_v3 = station.to_v3
 
 local ACCEPT = { json = "application/json", xml = "application/xml" }
 
@@ -83,7 +84,7 @@ local function stations_result(doc)
   end
   local out = { items = {}, hasMore = doc.hasMore == true, count = count }
   for i, st in ipairs(list_of(doc.evStations, "evStation")) do
-    local t, msg = station.to_v3(st, "evStations.evStation[" .. i .. "]")
+    local t, msg = to_v3(st, "evStations.evStation", i)
     if not t then return nil, msg end
     local loc, msg2 = core.location(t)
     if not loc then return nil, msg2 end

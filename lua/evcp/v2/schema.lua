@@ -171,16 +171,17 @@ M.XML = {
 
 local MAX_DEPTH = 100
 local MAX_NUMBER_TEXT = 64
+local TOO_DEEP = {}
 
-local function holds(map, name, parent)
-  local where = map[name]
-  if where == true then return true end
-  return where ~= nil and where[parent] == true
-end
-
--- A table counts as an array when it is empty or has [1].
-local function is_array(v)
-  return v[1] ~= nil or next(v) == nil
+-- FACT[name] = {list = true | parent set | nil, kind = value kind | nil,
+-- where = true | parent set | nil}: one lookup tells a name no fact holds
+-- for (most names) from one that needs a closer look.
+local FACT = {}
+for name, where in pairs(LIST) do FACT[name] = { list = where } end
+for name, where in pairs(VALUE) do
+  local f = FACT[name] or {}
+  f.kind, f.where = VALUE_KIND[name], where
+  FACT[name] = f
 end
 
 local function number_of(v)
@@ -192,10 +193,11 @@ local function number_of(v)
   return v
 end
 
--- The canonical form of scalar v of element `name` under `parent`.
-local function scalar(v, name, parent)
-  if not holds(VALUE, name, parent) then return v end
-  local kind = VALUE_KIND[name]
+-- The canonical form of scalar v of the element with facts f under `parent`.
+local function scalar(v, f, parent)
+  local where = f.where
+  if where ~= true and (where == nil or where[parent] ~= true) then return v end
+  local kind = f.kind
   if kind == "boolean" then
     if v == "true" then return true end
     if v == "false" then return false end
@@ -209,31 +211,43 @@ end
 
 local walk
 
--- Normalizes value v of element `name` under `parent`; returns the new value.
-local function element(v, name, parent, depth)
-  if type(v) == "table" then
-    walk(v, name, depth + 1)
-    return v
+-- t[k] = v, an element with facts f under `parent`: made canonical.
+local function fact(t, k, v, f, parent, depth)
+  local list = f.list
+  local arr = type(v) == "table" and (v[1] ~= nil or next(v) == nil)
+  if not arr and (list == true or (list ~= nil and list[parent] == true)) then
+    v = { v }
+    t[k] = v
+    arr = true
   end
-  return scalar(v, name, parent)
+  if arr then
+    -- the items are elements named k (XML repeats k)
+    for i = 1, #v do
+      local x = v[i]
+      if type(x) == "table" then walk(x, k, depth + 1) else v[i] = scalar(x, f, parent) end
+    end
+  elseif type(v) == "table" then
+    walk(v, k, depth + 1)
+  else
+    t[k] = scalar(v, f, parent)
+  end
 end
 
+-- Normalizes the members of table t, the content of element `parent`.
 walk = function(t, parent, depth)
-  if depth > MAX_DEPTH then
-    error({ too_deep = true })
-  end
-  for k, v in pairs(t) do
-    if type(k) == "string" then
-      local list = holds(LIST, k, parent)
-      if list and not (type(v) == "table" and is_array(v)) then
-        v = { v }
-        t[k] = v
-      end
-      if type(v) == "table" and is_array(v) then
-        -- the items are elements named k (XML repeats k)
-        for i = 1, #v do v[i] = element(v[i], k, parent, depth) end
-      else
-        t[k] = element(v, k, parent, depth)
+  if depth > MAX_DEPTH then error(TOO_DEEP) end
+  for k, v in next, t do
+    local f = FACT[k]
+    if f ~= nil then
+      fact(t, k, v, f, parent, depth)
+    elseif type(v) == "table" and type(k) == "string" then
+      if v[1] ~= nil then
+        for i = 1, #v do
+          local x = v[i]
+          if type(x) == "table" then walk(x, k, depth + 1) end
+        end
+      elseif next(v) ~= nil then
+        walk(v, k, depth + 1)
       end
     end
   end
@@ -252,7 +266,7 @@ function M.normalize(doc)
   end
   local ok, e = pcall(walk, doc, "ROOT", 0)
   if ok then return doc end
-  if type(e) == "table" and e.too_deep then
+  if e == TOO_DEEP then
     return nil, "v2 document nested deeper than " .. MAX_DEPTH .. " levels"
   end
   error(e, 0)

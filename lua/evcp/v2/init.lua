@@ -31,12 +31,9 @@ M.DEFAULT_MAXRESULTS = 50
 M.MAX_LOOKUP_ITEMS = 10000
 
 M.XML_SCHEMA = schema.XML
-local XML = core.xml_schema and core.xml_schema(schema.XML) or schema.XML
+local XML = core.xml_schema(schema.XML)
 local xml_decode = core.xml_decode
-if not core.xml_schema then -- TEMPORARY: the older core takes a byte limit
-  xml_decode = function(body, sch, limits) return core.xml_decode(body, sch, limits and limits.max_bytes) end
-end
-local normalize = schema.normalize or function(doc) return doc end
+local normalize = schema.normalize
 
 M.station_to_v3 = station.to_v3
 local list_of = station.list_of
@@ -52,16 +49,15 @@ function M.limits(max_body, max_items)
   return json.limits(max_body, max_items)
 end
 
---- Decodes a v2 body in `fmt` ("json" | "xml"); returns the table or nil, message.
+--- Decodes a v2 body in `fmt` ("json" | "xml"); returns the table in the
+-- canonical shape (evcp.v2.schema) or nil, message. The XML decoder reads
+-- the compiled schema and gives that shape itself; JSON goes through
+-- schema.normalize.
 function M.decode(body, fmt, limits)
-  local doc, msg
-  if fmt == "xml" then
-    doc, msg = xml_decode(body, XML, limits)
-  else
-    doc, msg = json.decode(body, limits)
-    if doc ~= nil and type(doc) ~= "table" then return nil, "response is not a JSON object" end
-  end
+  if fmt == "xml" then return xml_decode(body, XML, limits) end
+  local doc, msg = json.decode(body, limits)
   if doc == nil then return nil, msg end
+  if type(doc) ~= "table" then return nil, "response is not a JSON object" end
   return normalize(doc)
 end
 

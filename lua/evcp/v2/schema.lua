@@ -11,7 +11,8 @@
 -- looks like a single child), which texts are numbers and which booleans.
 -- FACTS below records exactly that, once. From it:
 --   * schema.XML is the table core.xml_decode reads ({arrays, numbers,
---     booleans}, each name -> true or -> a set of parent element names);
+--     integers, booleans}, each name -> true or -> a set of parent element
+--     names); decoding with it already gives the canonical shape below;
 --   * schema.normalize(doc) brings a decoded document of either format to the
 --     canonical shape: every listed element an array, numbers numbers
 --     (integers as integers on Lua 5.4), booleans booleans.
@@ -23,8 +24,8 @@ local tointeger = math.tointeger -- nil on LuaJIT (no integer subtype)
 local M = {}
 
 -- Root elements of the v2 resources (local names). An element whose parent
--- is "ROOT" in FACTS sits directly under one of these in XML and at the top
--- level in JSON.
+-- is "ROOT" in FACTS sits directly under the root element in XML (one of
+-- these in HERE's answers) and at the top level in JSON.
 M.ROOTS = { "evStationsResult", "countResult", "evsesResult", "connectorTypesResult",
   "powerFeedTypesResult", "roamings", "Error" }
 
@@ -135,7 +136,9 @@ for _, r in ipairs(FACTS) do
   end
 end
 
--- XML parent sets: "ROOT" stands for every root element name.
+-- XML sets: a copy of the name -> true | parent set map; "ROOT" stays as is
+-- (core.xml_decode reads it as the root element, whatever its name, as
+-- normalize reads it as the top level).
 local function xml_set(map, only_kind)
   local out = {}
   for name, where in pairs(map) do
@@ -144,13 +147,7 @@ local function xml_set(map, only_kind)
         out[name] = true
       else
         local set = {}
-        for p in pairs(where) do
-          if p == "ROOT" then
-            for _, root in ipairs(M.ROOTS) do set[root] = true end
-          else
-            set[p] = true
-          end
-        end
+        for p in pairs(where) do set[p] = true end
         out[name] = set
       end
     end
@@ -159,10 +156,13 @@ local function xml_set(map, only_kind)
 end
 
 --- schema.XML: the schema table core.xml_decode takes ({arrays, numbers,
--- booleans}), computed from FACTS. Treat it as read-only.
+-- integers, booleans}), computed from FACTS. Treat it as read-only. With
+-- it, core.xml_decode gives the canonical shape itself: normalize has
+-- nothing left to do on its result (spec/16-v2_parse_spec.lua checks it).
 M.XML = {
   arrays = xml_set(LIST),
   numbers = xml_set(VALUE, { integer = true, number = true }),
+  integers = xml_set(VALUE, { integer = true }),
   booleans = xml_set(VALUE, { boolean = true }),
 }
 

@@ -825,6 +825,10 @@ static int core_xml_decode(lua_State *L) {
   st->schema = (const xschema *)lua_touserdata(L, 2);
   st->max_elements = max_elements;
   st->budget = XML_BUDGET_FACTOR * (double)n + XML_BUDGET_SLACK;
+  /* room for the tape and texts of a typical document (a failure here only
+   * means growing later) */
+  (void)cbuf_reserve(&st->tape, n / 2 + 1024);
+  (void)cbuf_reserve(&st->bytes, n / 2 + 1024);
   XML_SetUserData(st->parser, st);
   XML_SetElementHandler(st->parser, on_start, on_end);
   XML_SetCharacterDataHandler(st->parser, on_text);

@@ -80,7 +80,8 @@ local SMALL = 8           -- up to this many EVSEs (references) are found by a s
 ---------------------------------------------------------------------------
 -- lookups (built once)
 
--- v2 id (integer) -> array of v3 standards (shared, never handed out)
+-- v2 id (integer) -> array of v3 standards (shared, never handed out: each
+-- group gets its own copy, as core's per-node copies are shared by node)
 local STANDARDS = {}
 for row in connectors.rows() do
   if row.state == "current" then STANDARDS[row.id] = row.standards end

@@ -172,6 +172,7 @@ M.XML = {
 local MAX_DEPTH = 100
 local MAX_NUMBER_TEXT = 64
 local TOO_DEEP = {}
+local INF = math.huge
 
 -- FACT[name] = {list = true | parent set | nil, kind = value kind | nil,
 -- where = true | parent set | nil}: one lookup tells a name no fact holds
@@ -189,7 +190,7 @@ local function number_of(v)
     if #v > MAX_NUMBER_TEXT then return nil end
     v = tonumber(v)
   end
-  if type(v) ~= "number" or v ~= v or v == 1 / 0 or v == -1 / 0 then return nil end
+  if type(v) ~= "number" or v ~= v or v == INF or v == -INF then return nil end
   return v
 end
 

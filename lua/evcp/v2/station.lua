@@ -114,8 +114,10 @@ local function text(v)
   return nil
 end
 
+local INF = math.huge -- (Lua does not fold 1 / 0 at compile time)
+
 local function finite(v)
-  return type(v) == "number" and v == v and v > -1 / 0 and v < 1 / 0
+  return type(v) == "number" and v == v and v > -INF and v < INF
 end
 
 local function count_of(v)

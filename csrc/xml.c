@@ -3,24 +3,27 @@
  *
  * core.xml_decode(text, schema [, limits]) follows the rules HERE's v2 JSON
  * uses to mirror its XML, so the XML path ends in the same tables the JSON
- * path decodes to:
+ * path decodes to (evcp.v2.schema's canonical shape, with no pass after it):
  *   - the root element's content is the result (the root itself has no key);
  *   - attributes become fields of the element's table (xmlns declarations
  *     are dropped);
  *   - an element with neither attributes nor child elements becomes a scalar:
- *     a number when the schema's numbers set names it, a boolean when its
- *     booleans set does and the text is true/false, else the string;
- *   - a child named in the arrays set collects into an array under its name;
- *     any other child that repeats is turned into an array too (nothing is
- *     lost);
+ *     a number when the schema's numbers set names it (an integer where the
+ *     runtime has them and its integers set names it and the value is
+ *     whole), a boolean when its booleans set does and the text is
+ *     true/false, else the string;
+ *   - a child (or attribute) named in the arrays set collects into an array
+ *     under its name; any other child that repeats is turned into an array
+ *     too (nothing is lost);
  *   - namespace prefixes are removed from names.
  * A set maps an element name to true (everywhere) or to a set of parent
- * element names (only under those: "value" is a number under "price").
+ * element names (only under those: "value" is a number under "price"); the
+ * parent name "ROOT" also stands for the root element, whatever its name.
  *
- * core.xml_schema(tbl) compiles {arrays = set, numbers = set, booleans =
- * set} once into an evcp.XmlSchema (a hash of names in C), so decoding looks
- * nothing up in Lua tables. xml_decode also takes the plain table and
- * compiles it on each call (slower).
+ * core.xml_schema(tbl) compiles {arrays = set, numbers = set, integers = set,
+ * booleans = set} once into an evcp.XmlSchema (a hash of names in C), so
+ * decoding looks nothing up in Lua tables. xml_decode also takes the plain
+ * table and compiles it on each call (slower).
  *
  * Bounds: a DOCTYPE stops the parse (HERE's XML has none; this shuts out
  * entity expansion); depth is at most 64 elements; limits.max_bytes (default
@@ -29,13 +32,12 @@
  * (estimated per element as it ends, see XML_COST_TABLE), so that
  * `<r><a/><a/>...` cannot take more than a few times its size.
  *
- * Lua work runs in one protected call per element, at its end tag: expat's
- * start callback only records the element (its attributes are copied into a
- * C buffer) and its table is made when its first child ends or when it ends
- * itself. An error (out of memory) is parked, the parser is stopped and the
- * error is raised only after expat has returned, so no longjmp crosses
- * expat's frames. The parser and the buffers belong to a box userdata whose
- * __gc frees them if anything raises.
+ * Two passes, so that no Lua code runs while expat holds a frame: expat's
+ * callbacks only record the document as a tape of events in C buffers
+ * (element starts with their attributes, element ends with their text; each
+ * distinct name once, with its schema entry); then one protected call builds
+ * the tables from the tape, each table made at its size. The parser and the
+ * buffers belong to a box userdata whose __gc frees them if anything raises.
  */
 #include <expat.h>
 #include <stdlib.h>
@@ -56,7 +58,7 @@
 #define XML_BUDGET_FACTOR 6.0
 #define XML_BUDGET_SLACK (1024.0 * 1024.0)
 
-enum { K_ARRAY = 1, K_NUMBER = 2, K_BOOLEAN = 4 };
+enum { K_ARRAY = 1, K_NUMBER = 2, K_BOOLEAN = 4, K_INTEGER = 8 };
 
 /* ---- the compiled schema ---------------------------------------------- */
 
@@ -69,7 +71,9 @@ typedef struct {
 
 typedef struct {
   const char *parent;
+  size_t len;
   unsigned kind;
+  int root; /* parent is "ROOT": also holds under the root element */
 } scond;
 
 typedef struct {
@@ -86,29 +90,36 @@ static unsigned hash_name(const char *s, size_t n) {
   return h;
 }
 
-/* The kinds of element (or attribute) `name` under `parent`. */
-static unsigned schema_kinds(const xschema *sc, const char *name, size_t len, const char *parent) {
+/* The schema entry of `name`, or NULL. */
+static const sentry *schema_find(const xschema *sc, const char *name, size_t len) {
   unsigned h = hash_name(name, len) & (unsigned)(sc->hcap - 1);
   for (;;) {
     int ix = sc->slots[h];
     const sentry *e;
-    if (ix == 0) return 0;
+    if (ix == 0) return NULL;
     e = &sc->entries[ix - 1];
-    if (e->len == len && memcmp(e->name, name, len) == 0) {
-      unsigned k = e->always;
-      int i;
-      for (i = 0; i < e->cond_n; i++) {
-        const scond *c = &sc->conds[e->cond_first + i];
-        if (strcmp(c->parent, parent) == 0) k |= c->kind;
-      }
-      return k;
-    }
+    if (e->len == len && memcmp(e->name, name, len) == 0) return e;
     h = (h + 1) & (unsigned)(sc->hcap - 1);
   }
 }
 
-static const char *const set_names[] = {"arrays", "numbers", "booleans", NULL};
-static const unsigned set_kinds[] = {K_ARRAY, K_NUMBER, K_BOOLEAN};
+/* The kinds of entry e (NULL: none) under the parent named p[0..plen);
+ * is_root: the parent is the root element. */
+static unsigned entry_kinds(const xschema *sc, const sentry *e, const char *p, size_t plen,
+                            int is_root) {
+  unsigned k;
+  int i;
+  if (e == NULL) return 0;
+  k = e->always;
+  for (i = 0; i < e->cond_n; i++) {
+    const scond *c = &sc->conds[e->cond_first + i];
+    if ((is_root && c->root) || (c->len == plen && memcmp(c->parent, p, plen) == 0)) k |= c->kind;
+  }
+  return k;
+}
+
+static const char *const set_names[] = {"arrays", "numbers", "integers", "booleans", NULL};
+static const unsigned set_kinds[] = {K_ARRAY, K_NUMBER, K_INTEGER, K_BOOLEAN};
 
 static void check_name(lua_State *L, int idx, const char *set, const char *what) {
   size_t n;
@@ -146,7 +157,7 @@ static int core_xml_schema(lua_State *L) {
       for (s = 0; set_names[s] != NULL; s++)
         if (strcmp(lua_tostring(L, -1), set_names[s]) == 0) known = 1;
     if (!known)
-      return evcp_error(L, "core.xml_schema: unknown key '%s' (expected arrays, numbers, booleans)",
+      return evcp_error(L, "core.xml_schema: unknown key '%s' (expected arrays, numbers, integers, booleans)",
                         lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
   }
   lua_newtable(L); /* 2: names */
@@ -214,7 +225,9 @@ static int core_xml_schema(lua_State *L) {
               scond *c = &sc->conds[e->cond_first + fill[ix - 1]++];
               memcpy(strings, pn, plen + 1);
               c->parent = strings;
+              c->len = plen;
               c->kind = set_kinds[s];
+              c->root = strcmp(pn, "ROOT") == 0;
               strings += plen + 1;
             }
             lua_pop(L, 1);
@@ -267,34 +280,54 @@ static int schema_tostring(lua_State *L) {
 
 /* ---- decoding ----------------------------------------------------------- */
 
-typedef struct {
-  char name[XML_NAME_MAX + 1]; /* local name, for the children's schema lookups */
-  size_t text_start;           /* offset of this element's text in the text buffer */
-  size_t attr_start;           /* offset of its attributes in the attribute buffer */
-  int nattrs;
-  int has_children;
-} frame;
+/* What a new distinct name costs (its entry, hash slot and Lua string). */
+#define XML_COST_NAME 96.0
+/* Most hash slots a table is made with ahead of its fields. */
+#define XML_PRESIZE_MAX 64
+
+/* The tape: records of ints.
+ *   T_START name nattrs nfields flags {attr_name kinds value_len}*nattrs
+ *   T_END kinds text_len
+ * Attribute values and texts are in the bytes buffer, in the same order. */
+enum { T_START = 1, T_END = 2 };
+enum { F_TABLE = 1 }; /* the element has attributes or children: a table */
 
 typedef struct {
   char *p;
   size_t len, cap;
 } cbuf;
 
+/* One distinct name of the document. */
+typedef struct {
+  size_t off, len;     /* in the names buffer (NUL-terminated there) */
+  unsigned hash;
+  const sentry *entry; /* its schema entry, or NULL */
+} xname;
+
+typedef struct {
+  int name;          /* name id */
+  size_t text_start; /* offset of this element's text in the text buffer */
+  size_t start;      /* index (in ints) of its T_START record on the tape */
+  int nattrs;
+  int nchildren;
+  int has_children;
+} frame;
+
 typedef struct {
   XML_Parser parser;
-  lua_State *L;
   const xschema *schema;
   cbuf text;  /* character data of the open elements, back to back */
-  cbuf attrs; /* their attributes: name NUL value NUL ... */
+  cbuf tape;  /* the records, as ints */
+  cbuf bytes; /* attribute values and element texts */
+  cbuf names; /* the distinct names, NUL-terminated, back to back */
+  xname *nm;
+  int nnames, nmcap;
+  int *slots; /* hash of names: id + 1, or 0 */
+  int nslots; /* a power of two > 2 * nnames, or 0 */
   frame frames[XML_MAX_DEPTH + 1];
   int depth;
-  int base;  /* stack index of the root's slot minus 1; slot of depth d: base + d */
-  int automt; /* stack index of the marker metatable of repeat-made arrays */
-  const char *end_name; /* local name of the element being ended */
-  int op;               /* stack index of op_end */
   double elements, max_elements;
-  double cost, budget; /* estimated bytes of the tables built so far, and the cap */
-  int failed; /* a parked error is on the stack top */
+  double cost, budget; /* estimated bytes of the tables to build, and the cap */
   const char *stop_reason;
 } xmlstate;
 
@@ -307,8 +340,8 @@ static const char *local_name(const char *name) {
   return c ? c + 1 : name;
 }
 
-static int cbuf_add(cbuf *b, const char *s, size_t n) {
-  if (n > ((size_t)-1) / 2 - b->len) return 0;
+static int cbuf_reserve(cbuf *b, size_t n) {
+  if (n > ((size_t)-1) / 4 - b->len) return 0;
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 1024;
     char *p;
@@ -318,8 +351,25 @@ static int cbuf_add(cbuf *b, const char *s, size_t n) {
     b->p = p;
     b->cap = cap;
   }
+  return 1;
+}
+
+static int cbuf_add(cbuf *b, const char *s, size_t n) {
+  if (!cbuf_reserve(b, n)) return 0;
   if (n > 0) memcpy(b->p + b->len, s, n);
   b->len += n;
+  return 1;
+}
+
+/* The tape's ints (the buffer's length counts bytes). */
+#define TAPE(st) ((int *)(void *)(st)->tape.p)
+#define TAPE_LEN(st) ((st)->tape.len / sizeof(int))
+
+static int tape_put(xmlstate *st, int v) {
+  if (st->tape.len + sizeof(int) > st->tape.cap && !cbuf_reserve(&st->tape, sizeof(int)))
+    return 0;
+  memcpy(st->tape.p + st->tape.len, &v, sizeof(int));
+  st->tape.len += sizeof(int);
   return 1;
 }
 
@@ -330,135 +380,9 @@ static int all_space(const char *s, size_t n) {
   return 1;
 }
 
+/* Lua's own idea of a space, so that a number reads as tonumber reads it. */
 static int is_space(char c) {
-  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
-/* Pushes the typed value of text s[0..n) with the kinds of its name. */
-static void push_scalar(lua_State *L, unsigned kinds, const char *s, size_t n) {
-  if (kinds & K_NUMBER) {
-    char buf[64];
-    char *end;
-    double d;
-    size_t a = 0, b = n;
-    while (a < b && is_space(s[a])) a++;
-    while (b > a && is_space(s[b - 1])) b--;
-    if (b > a && b - a < sizeof buf) {
-      memcpy(buf, s + a, b - a);
-      buf[b - a] = '\0';
-      d = strtod(buf, &end);
-      if (*end == '\0' && d == d && d < 1e308 && d > -1e308) {
-        lua_pushnumber(L, d);
-        return;
-      }
-    }
-  } else if (kinds & K_BOOLEAN) {
-    if (n == 4 && memcmp(s, "true", 4) == 0) {
-      lua_pushboolean(L, 1);
-      return;
-    }
-    if (n == 5 && memcmp(s, "false", 5) == 0) {
-      lua_pushboolean(L, 0);
-      return;
-    }
-  }
-  lua_pushlstring(L, s, n);
-}
-
-/* Pushes a new table holding the recorded attributes of frame f. */
-static void push_element_table(lua_State *L, xmlstate *st, const frame *f) {
-  const char *a;
-  int i;
-  lua_createtable(L, 0, f->nattrs);
-  if (f->nattrs == 0 || st->attrs.p == NULL) return;
-  a = st->attrs.p + f->attr_start;
-  for (i = 0; i < f->nattrs; i++) {
-    size_t nl = strlen(a);
-    const char *v = a + nl + 1;
-    size_t vl = strlen(v);
-    push_scalar(L, schema_kinds(st->schema, a, nl, f->name), v, vl);
-    lua_setfield(L, -2, a);
-    a = v + vl + 1;
-  }
-}
-
-/* Stores the value on top into the table at index parent under name. */
-static void attach(lua_State *L, int automt, const char *name, int is_array, int parent) {
-  if (is_array) {
-    lua_getfield(L, parent, name);
-    if (lua_type(L, -1) != LUA_TTABLE) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-      lua_pushvalue(L, -1);
-      lua_setfield(L, parent, name);
-    }
-    lua_insert(L, -2); /* array, value */
-    lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
-    lua_pop(L, 1);
-    return;
-  }
-  lua_getfield(L, parent, name);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    lua_setfield(L, parent, name);
-    return;
-  }
-  /* a repeat: keep both, in an array marked as made here */
-  if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1)) {
-    int marked = lua_rawequal(L, -1, automt);
-    lua_pop(L, 1);
-    if (marked) {
-      lua_insert(L, -2);
-      lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
-      lua_pop(L, 1);
-      return;
-    }
-  }
-  lua_createtable(L, 4, 0); /* value, old, array */
-  lua_pushvalue(L, automt);
-  lua_setmetatable(L, -2);
-  lua_insert(L, -2); /* value, array, old */
-  lua_rawseti(L, -2, 1);
-  lua_insert(L, -2); /* array, value */
-  lua_rawseti(L, -2, 2);
-  lua_setfield(L, parent, name);
-}
-
-/*
- * The protected work of one end tag. Args: 1 the state, 2 the marker
- * metatable, 3 the parent's table or nil, 4 the element's table or nil.
- * Returns the parent's table (made here when this is its first child); for
- * the root, the root's table.
- */
-static int op_end(lua_State *L) {
-  xmlstate *st = (xmlstate *)lua_touserdata(L, 1);
-  frame *f = &st->frames[st->depth];
-  const char *parent = st->depth > 1 ? st->frames[st->depth - 1].name : "";
-  const char *text = st->text.p ? st->text.p + f->text_start : "";
-  size_t n = st->text.len - f->text_start;
-  if (st->depth == 1) {
-    if (lua_isnil(L, 4)) push_element_table(L, st, f);
-    else lua_pushvalue(L, 4);
-    return 1;
-  }
-  if (lua_isnil(L, 3)) push_element_table(L, st, &st->frames[st->depth - 1]);
-  else lua_pushvalue(L, 3); /* 5: the parent */
-  {
-    const char *name = st->end_name;
-    unsigned kinds = schema_kinds(st->schema, name, strlen(name), parent);
-    if (!f->has_children && f->nattrs == 0) {
-      push_scalar(L, kinds, text, n);
-    } else {
-      if (lua_isnil(L, 4)) push_element_table(L, st, f);
-      else lua_pushvalue(L, 4);
-      if (n > 0 && !all_space(text, n)) {
-        lua_pushlstring(L, text, n);
-        lua_setfield(L, -2, "_text");
-      }
-    }
-    attach(L, 2, name, (kinds & K_ARRAY) != 0, 5);
-  }
-  return 1;
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f';
 }
 
 static void stop(xmlstate *st, const char *why) {
@@ -466,13 +390,71 @@ static void stop(xmlstate *st, const char *why) {
   XML_StopParser(st->parser, XML_FALSE);
 }
 
-/* ---- expat callbacks ---------------------------------------------------- */
+/* The id of name s[0..n), added when new; -1 when out of memory. */
+static int intern(xmlstate *st, const char *s, size_t n) {
+  unsigned h = hash_name(s, n), mask;
+  int i;
+  if (2 * (st->nnames + 1) >= st->nslots) { /* grow the hash (and rehash) */
+    int cap = st->nslots ? 2 * st->nslots : 64;
+    int *slots;
+    if (cap > (1 << 28)) return -1;
+    slots = (int *)calloc((size_t)cap, sizeof(int));
+    if (slots == NULL) return -1;
+    for (i = 0; i < st->nnames; i++) {
+      unsigned j = st->nm[i].hash & (unsigned)(cap - 1);
+      while (slots[j] != 0) j = (j + 1) & (unsigned)(cap - 1);
+      slots[j] = i + 1;
+    }
+    free(st->slots);
+    st->slots = slots;
+    st->nslots = cap;
+  }
+  mask = (unsigned)(st->nslots - 1);
+  for (i = (int)(h & mask);; i = (int)(((unsigned)i + 1) & mask)) {
+    int ix = st->slots[i];
+    const xname *x;
+    if (ix == 0) break;
+    x = &st->nm[ix - 1];
+    if (x->hash == h && x->len == n && memcmp(st->names.p + x->off, s, n) == 0) return ix - 1;
+  }
+  if (st->nnames == st->nmcap) {
+    int cap = st->nmcap ? 2 * st->nmcap : 64;
+    xname *nm = (xname *)realloc(st->nm, sizeof(xname) * (size_t)cap);
+    if (nm == NULL) return -1;
+    st->nm = nm;
+    st->nmcap = cap;
+  }
+  {
+    xname *x = &st->nm[st->nnames];
+    x->off = st->names.len;
+    if (!cbuf_add(&st->names, s, n) || !cbuf_add(&st->names, "", 1)) return -1;
+    x->len = n;
+    x->hash = h;
+    x->entry = schema_find(st->schema, s, n);
+  }
+  st->slots[i] = st->nnames + 1;
+  st->cost += XML_COST_NAME + (double)n;
+  return st->nnames++;
+}
+
+/* The kinds of name id under the element of frame `parent` (depth d). */
+static unsigned kinds_under(const xmlstate *st, int id, int d) {
+  const xname *x = &st->nm[id];
+  const xname *p;
+  size_t plen;
+  if (x->entry == NULL) return 0;
+  p = &st->nm[st->frames[d].name];
+  plen = p->len > XML_NAME_MAX ? XML_NAME_MAX : p->len; /* parents are matched on 47 bytes */
+  return entry_kinds(st->schema, x->entry, st->names.p + p->off, plen, d == 1);
+}
+
+/* ---- expat callbacks: recording ---------------------------------------- */
 
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts) {
   xmlstate *st = (xmlstate *)ud;
   frame *f;
-  int i;
-  if (st->failed || st->stop_reason) return;
+  int i, id;
+  if (st->stop_reason) return;
   if (st->depth >= XML_MAX_DEPTH) {
     stop(st, "XML nested deeper than 64 elements");
     return;
@@ -481,75 +463,80 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     stop(st, "too many elements");
     return;
   }
+  {
+    const char *ln = local_name(name);
+    id = intern(st, ln, strlen(ln));
+  }
+  if (id < 0) {
+    stop(st, "out of memory");
+    return;
+  }
   if (st->depth > 0) st->frames[st->depth].has_children = 1;
   st->depth++;
   f = &st->frames[st->depth];
+  f->name = id;
   f->text_start = st->text.len;
-  f->attr_start = st->attrs.len;
+  f->start = TAPE_LEN(st);
   f->nattrs = 0;
+  f->nchildren = 0;
   f->has_children = 0;
-  {
-    const char *ln = local_name(name);
-    size_t k = strlen(ln);
-    if (k > XML_NAME_MAX) k = XML_NAME_MAX;
-    memcpy(f->name, ln, k);
-    f->name[k] = '\0';
+  if (!tape_put(st, T_START) || !tape_put(st, id) || !tape_put(st, 0) || !tape_put(st, 0) ||
+      !tape_put(st, 0)) {
+    stop(st, "out of memory");
+    return;
   }
   for (i = 0; atts != NULL && atts[i] != NULL; i += 2) {
     const char *an = atts[i];
+    size_t vl;
+    int aid;
     if (strncmp(an, "xmlns", 5) == 0 && (an[5] == '\0' || an[5] == ':')) continue;
     an = local_name(an);
-    if (!cbuf_add(&st->attrs, an, strlen(an) + 1) ||
-        !cbuf_add(&st->attrs, atts[i + 1], strlen(atts[i + 1]) + 1)) {
+    vl = strlen(atts[i + 1]);
+    aid = intern(st, an, strlen(an));
+    if (aid < 0 || vl > 0x7fffffff || !tape_put(st, aid) ||
+        !tape_put(st, (int)kinds_under(st, aid, st->depth)) || !tape_put(st, (int)vl) ||
+        !cbuf_add(&st->bytes, atts[i + 1], vl)) {
       stop(st, "out of memory");
       return;
     }
     f->nattrs++;
   }
-  lua_pushnil(st->L); /* the element's slot (stack space reserved up front) */
+  TAPE(st)[f->start + 2] = f->nattrs;
 }
 
 static void XMLCALL on_end(void *ud, const XML_Char *name) {
   xmlstate *st = (xmlstate *)ud;
-  lua_State *L = st->L;
-  int slot = st->base + st->depth;
-  if (st->failed || st->stop_reason) return;
-  {
-    const frame *f = &st->frames[st->depth];
-    st->cost += (f->has_children || f->nattrs > 0)
-                    ? XML_COST_TABLE + XML_COST_FIELD * f->nattrs
-                    : XML_COST_FIELD + (double)(st->text.len - f->text_start);
-    if (st->cost > st->budget) {
-      stop(st, "the document would take more than 6 times its size in memory");
-      return;
-    }
-  }
-  st->end_name = local_name(name);
-  lua_pushvalue(L, st->op); /* made once: on LuaJIT each push would allocate */
-  lua_pushlightuserdata(L, st);
-  lua_pushvalue(L, st->automt);
-  if (st->depth > 1) lua_pushvalue(L, slot - 1);
-  else lua_pushnil(L);
-  lua_pushvalue(L, slot);
-  if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
-    st->failed = 1;
-    XML_StopParser(st->parser, XML_FALSE);
+  frame *f = &st->frames[st->depth];
+  const char *text = st->text.p ? st->text.p + f->text_start : "";
+  size_t n = st->text.len - f->text_start;
+  int is_table = f->has_children || f->nattrs > 0 || st->depth == 1;
+  int *rec;
+  (void)name;
+  if (st->stop_reason) return;
+  st->cost += is_table ? XML_COST_TABLE + XML_COST_FIELD * f->nattrs : XML_COST_FIELD + (double)n;
+  if (st->cost > st->budget) {
+    stop(st, "the document would take more than 6 times its size in memory");
     return;
   }
-  if (st->depth > 1) {
-    lua_replace(L, slot - 1); /* the parent's table */
-    lua_settop(L, slot - 1);
-  } else {
-    lua_replace(L, slot); /* the root's table: the result */
+  if (is_table && (st->depth == 1 || all_space(text, n))) n = 0; /* no _text */
+  if (n > 0x7fffffff || !tape_put(st, T_END) ||
+      !tape_put(st, st->depth > 1 ? (int)kinds_under(st, f->name, st->depth - 1) : 0) ||
+      !tape_put(st, (int)n) || !cbuf_add(&st->bytes, text, n)) {
+    stop(st, "out of memory");
+    return;
   }
-  st->text.len = st->frames[st->depth].text_start;
-  st->attrs.len = st->frames[st->depth].attr_start;
+  rec = TAPE(st) + f->start;
+  rec[3] = f->nattrs + f->nchildren;
+  if (rec[3] > XML_PRESIZE_MAX) rec[3] = XML_PRESIZE_MAX;
+  rec[4] = is_table ? F_TABLE : 0;
+  st->text.len = f->text_start;
   st->depth--;
+  if (st->depth > 0) st->frames[st->depth].nchildren++;
 }
 
 static void XMLCALL on_text(void *ud, const XML_Char *s, int n) {
   xmlstate *st = (xmlstate *)ud;
-  if (st->failed || st->stop_reason || st->depth == 0 || n <= 0) return;
+  if (st->stop_reason || st->depth == 0 || n <= 0) return;
   if (!cbuf_add(&st->text, s, (size_t)n)) stop(st, "out of memory");
 }
 
@@ -567,13 +554,185 @@ static void XMLCALL on_entity(void *ud, const XML_Char *name, int pe, const XML_
   stop((xmlstate *)ud, "entity declarations are not allowed");
 }
 
+/* ---- building the tables from the tape --------------------------------- */
+
+/* Pushes the typed value of text s[0..n) with the kinds of its name. */
+static void push_scalar(lua_State *L, unsigned kinds, const char *s, size_t n) {
+  if (kinds & (K_NUMBER | K_INTEGER)) {
+    char buf[72];
+    char *end;
+    double d;
+    size_t a = 0, b = n;
+    while (a < b && is_space(s[a])) a++;
+    while (b > a && is_space(s[b - 1])) b--;
+    if (b > a && b - a <= 64) { /* tonumber's texts: at most 64 bytes */
+      memcpy(buf, s + a, b - a);
+      buf[b - a] = '\0';
+      d = strtod(buf, &end);
+      if (*end == '\0' && d - d == 0) { /* finite */
+#if LUA_VERSION_NUM >= 503
+        if ((kinds & K_INTEGER) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+            (double)(lua_Integer)d == d) {
+          lua_pushinteger(L, (lua_Integer)d);
+          return;
+        }
+#endif
+        lua_pushnumber(L, d);
+        return;
+      }
+    }
+  } else if (kinds & K_BOOLEAN) {
+    if (n == 4 && memcmp(s, "true", 4) == 0) {
+      lua_pushboolean(L, 1);
+      return;
+    }
+    if (n == 5 && memcmp(s, "false", 5) == 0) {
+      lua_pushboolean(L, 0);
+      return;
+    }
+  }
+  lua_pushlstring(L, s, n);
+}
+
+/* Stores the value on top into the table at index parent under the name
+ * at index `names`[id + 1]; arrays made for a repeat get the metatable at
+ * automt, so that a third repeat finds them. */
+static void attach(lua_State *L, int parent, int names, int id, int is_array, int automt) {
+  lua_rawgeti(L, names, id + 1); /* value key */
+  lua_pushvalue(L, -1);
+  lua_rawget(L, parent); /* value key old */
+  if (is_array) {
+    if (lua_type(L, -1) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      lua_createtable(L, 1, 0); /* value key array */
+      lua_pushvalue(L, -1);
+      lua_insert(L, -3); /* value array key array */
+      lua_rawset(L, parent);
+    } else {
+      lua_remove(L, -2); /* value array */
+    }
+    lua_insert(L, -2); /* array value */
+    lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+    lua_pop(L, 1);
+    return;
+  }
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_insert(L, -2); /* key value */
+    lua_rawset(L, parent);
+    return;
+  }
+  /* a repeat: keep both, in an array marked as made here */
+  if (lua_type(L, -1) == LUA_TTABLE && lua_getmetatable(L, -1)) {
+    int marked = lua_rawequal(L, -1, automt);
+    lua_pop(L, 1);
+    if (marked) { /* value key array */
+      lua_remove(L, -2);
+      lua_insert(L, -2);
+      lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+      lua_pop(L, 1);
+      return;
+    }
+  }
+  lua_createtable(L, 4, 0); /* value key old array */
+  lua_pushvalue(L, automt);
+  lua_setmetatable(L, -2);
+  lua_insert(L, -2); /* value key array old */
+  lua_rawseti(L, -2, 1);
+  lua_pushvalue(L, -3); /* value key array value */
+  lua_rawseti(L, -2, 2);
+  lua_rawset(L, parent); /* value */
+  lua_pop(L, 1);
+}
+
+/*
+ * The protected build: arg 1 the state (light userdata). Returns the root's
+ * table. Stack: 2 the names as Lua strings, 3 the marker metatable, then one
+ * slot per open element (its table, or nil for a scalar one).
+ */
+static int op_build(lua_State *L) {
+  xmlstate *st = (xmlstate *)lua_touserdata(L, 1);
+  const int *t = TAPE(st);
+  size_t n = TAPE_LEN(st), i = 0;
+  const char *bytes = st->bytes.p ? st->bytes.p : "";
+  size_t at = 0;
+  const int names = 2, automt = 3, base = 3;
+  int depth = 0, k;
+  int ids[XML_MAX_DEPTH + 1];
+  lua_settop(L, 1);
+  luaL_checkstack(L, XML_MAX_DEPTH + 20, "evcp: XML too deep");
+  lua_createtable(L, st->nnames, 0);
+  for (k = 0; k < st->nnames; k++) {
+    lua_pushlstring(L, st->names.p + st->nm[k].off, st->nm[k].len);
+    lua_rawseti(L, names, k + 1);
+  }
+  lua_newtable(L);
+  while (i < n) {
+    if (t[i] == T_START) {
+      int nattrs = t[i + 2];
+      ids[++depth] = t[i + 1];
+      if (t[i + 4] & F_TABLE) {
+        int a;
+        lua_createtable(L, 0, t[i + 3]);
+        i += 5;
+        for (a = 0; a < nattrs; a++, i += 3) {
+          unsigned kinds = (unsigned)t[i + 1];
+          size_t vl = (size_t)t[i + 2];
+          lua_rawgeti(L, names, t[i] + 1);
+          push_scalar(L, kinds, bytes + at, vl);
+          at += vl;
+          if (kinds & K_ARRAY) {
+            lua_createtable(L, 1, 0);
+            lua_insert(L, -2);
+            lua_rawseti(L, -2, 1);
+          }
+          lua_rawset(L, -3);
+        }
+      } else {
+        lua_pushnil(L);
+        i += 5;
+      }
+    } else { /* T_END */
+      unsigned kinds = (unsigned)t[i + 1];
+      size_t tl = (size_t)t[i + 2];
+      int slot = base + depth;
+      const char *text = bytes + at;
+      i += 3;
+      at += tl;
+      if (depth == 1) break; /* the root's table is in its slot */
+      if (lua_isnil(L, slot)) {
+        push_scalar(L, kinds, text, tl);
+      } else {
+        lua_pushvalue(L, slot);
+        if (tl > 0) {
+          lua_pushlstring(L, text, tl);
+          lua_setfield(L, -2, "_text");
+        }
+      }
+      attach(L, slot - 1, names, ids[depth], (kinds & K_ARRAY) != 0, automt);
+      lua_settop(L, slot - 1);
+      depth--;
+    }
+  }
+  if (depth != 1) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_settop(L, base + 1);
+  return 1;
+}
+
 /* ---- the box that frees the parser and buffers whatever happens -------- */
 
 static void box_free(xmlbox *b) {
   if (b->st != NULL) {
     if (b->st->parser != NULL) XML_ParserFree(b->st->parser);
     free(b->st->text.p);
-    free(b->st->attrs.p);
+    free(b->st->tape.p);
+    free(b->st->bytes.p);
+    free(b->st->names.p);
+    free(b->st->nm);
+    free(b->st->slots);
     free(b->st);
     b->st = NULL;
   }
@@ -663,29 +822,19 @@ static int core_xml_decode(lua_State *L) {
   if (max_elements < 0) max_elements = 1e300;
   b = new_box(L); /* 3 */
   st = b->st;
-  lua_newtable(L); /* 4: marker metatable for repeat-made arrays */
-  lua_pushcfunction(L, op_end); /* 5 */
-  luaL_checkstack(L, XML_MAX_DEPTH + 20, "evcp: XML too deep");
-  st->L = L;
   st->schema = (const xschema *)lua_touserdata(L, 2);
-  st->automt = 4;
-  st->op = 5;
-  st->base = 5; /* the root's slot is 6 */
   st->max_elements = max_elements;
   st->budget = XML_BUDGET_FACTOR * (double)n + XML_BUDGET_SLACK;
+  /* room for the tape and texts of a typical document (a failure here only
+   * means growing later) */
+  (void)cbuf_reserve(&st->tape, n / 2 + 1024);
+  (void)cbuf_reserve(&st->bytes, n / 2 + 1024);
   XML_SetUserData(st->parser, st);
   XML_SetElementHandler(st->parser, on_start, on_end);
   XML_SetCharacterDataHandler(st->parser, on_text);
   XML_SetStartDoctypeDeclHandler(st->parser, on_doctype);
   XML_SetEntityDeclHandler(st->parser, on_entity);
   rc = XML_Parse(st->parser, text, (int)n, 1);
-  if (st->failed) {
-    const char *msg = lua_tostring(L, -1);
-    lua_pushnil(L);
-    lua_pushfstring(L, "XML: %s", msg ? msg : "error while building tables");
-    box_free(b);
-    return 2;
-  }
   if (st->stop_reason != NULL || rc != XML_STATUS_OK) {
     lua_pushnil(L);
     if (st->stop_reason != NULL && strcmp(st->stop_reason, "too many elements") == 0)
@@ -701,13 +850,232 @@ static int core_xml_decode(lua_State *L) {
     box_free(b);
     return 2;
   }
+  XML_ParserFree(st->parser); /* expat is done: its memory goes before the tables are built */
+  st->parser = NULL;
+  free(st->text.p);
+  st->text.p = NULL;
+  lua_pushcfunction(L, op_build);
+  lua_pushlightuserdata(L, st);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    lua_pushnil(L);
+    lua_pushfstring(L, "XML: %s", msg ? msg : "error while building tables");
+    box_free(b);
+    return 2;
+  }
   box_free(b);
-  if (lua_gettop(L) != 6 || lua_type(L, 6) != LUA_TTABLE) {
-    lua_settop(L, 0);
+  if (lua_type(L, -1) != LUA_TTABLE) {
     lua_pushnil(L);
     lua_pushliteral(L, "XML: the root element has no content");
     return 2;
   }
+  return 1;
+}
+
+/* ---- normalizing a decoded document ------------------------------------ */
+
+#define NORM_MAX_DEPTH 100
+#define NORM_MAX_NUMBER_TEXT 64
+
+/* Replaces the value at index v (a scalar of an element with `kinds`) by its
+ * canonical form, as evcp.v2.schema.normalize's scalar(): returns 1 and
+ * pushes the new value, or returns 0 when it stays. */
+static int norm_scalar(lua_State *L, int v, unsigned kinds) {
+  int t = lua_type(L, v);
+  if (kinds & (K_NUMBER | K_INTEGER)) {
+    lua_Number d;
+    if (t == LUA_TSTRING) {
+      size_t len;
+      const char *s = lua_tolstring(L, v, &len);
+      if (len > NORM_MAX_NUMBER_TEXT) return 0;
+#if LUA_VERSION_NUM >= 503
+      size_t used = lua_stringtonumber(L, s); /* tonumber's reading */
+      if (used == 0) return 0;
+      if (used != len + 1) { /* an embedded NUL: tonumber refuses it */
+        lua_pop(L, 1);
+        return 0;
+      }
+#else
+      (void)s;
+      if (!lua_isnumber(L, v)) return 0;
+      lua_pushnumber(L, lua_tonumber(L, v));
+#endif
+    } else if (t == LUA_TNUMBER) {
+      lua_pushvalue(L, v);
+    } else {
+      return 0;
+    }
+#if LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, -1)) return 1;
+#endif
+    d = lua_tonumber(L, -1);
+    if (!(d - d == 0)) { /* NaN or infinite: stays */
+      lua_pop(L, 1);
+      return 0;
+    }
+#if LUA_VERSION_NUM >= 503
+    if ((kinds & K_INTEGER) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+        (lua_Number)(lua_Integer)d == d) {
+      lua_pop(L, 1);
+      lua_pushinteger(L, (lua_Integer)d);
+    }
+#endif
+    return 1;
+  }
+  if ((kinds & K_BOOLEAN) && t == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, v, &len);
+    if (len == 4 && memcmp(s, "true", 4) == 0) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    if (len == 5 && memcmp(s, "false", 5) == 0) {
+      lua_pushboolean(L, 0);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* An array as normalize sees one: [1] set, or empty. */
+static int norm_is_array(lua_State *L, int v) {
+  int arr;
+  lua_rawgeti(L, v, 1);
+  arr = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (arr) return 1;
+  lua_pushnil(L);
+  if (lua_next(L, v) == 0) return 1;
+  lua_pop(L, 2);
+  return 0;
+}
+
+/* The schema and, per key string met (Lua interns them: one address per
+ * name), its entry: most members are looked up without hashing. */
+#define NORM_CACHE 256
+typedef struct {
+  const xschema *sc;
+  struct {
+    const char *key;
+    const sentry *e;
+  } cache[NORM_CACHE];
+} normctx;
+
+static const sentry *norm_find(normctx *c, const char *key, size_t len) {
+  unsigned h = (unsigned)(((size_t)key >> 4) ^ ((size_t)key >> 12)) & (NORM_CACHE - 1);
+  if (c->cache[h].key != key) {
+    c->cache[h].key = key;
+    c->cache[h].e = schema_find(c->sc, key, len);
+  }
+  return c->cache[h].e;
+}
+
+static void norm_walk(lua_State *L, normctx *c, int t, const char *parent, size_t plen, int depth);
+
+/* The items of the array at index v, elements named key (at index k) under
+ * `parent`: tables walked, scalars made canonical when e has value kinds. */
+static void norm_items(lua_State *L, normctx *c, int v, int k, unsigned kinds, int depth) {
+  size_t klen, n = lua_rawlen(L, v), i;
+  const char *key = lua_tolstring(L, k, &klen);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, v, (int)i);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      norm_walk(L, c, lua_gettop(L), key, klen, depth + 1);
+    } else if (kinds != 0 && norm_scalar(L, lua_gettop(L), kinds)) {
+      lua_rawseti(L, v, (int)i);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Normalizes the members of the table at index t, the content of element
+ * `parent`; mirrors evcp.v2.schema.normalize's walk. */
+static void norm_walk(lua_State *L, normctx *c, int t, const char *parent, size_t plen, int depth) {
+  if (depth > NORM_MAX_DEPTH) luaL_error(L, "v2 document nested deeper than %d levels", NORM_MAX_DEPTH);
+  luaL_checkstack(L, 8, "evcp: document too deep");
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) { /* key at -2, value at -1 */
+    int k = lua_gettop(L) - 1, v = k + 1;
+    const sentry *e = NULL;
+    size_t klen = 0;
+    const char *key = NULL;
+    if (lua_type(L, k) == LUA_TSTRING) {
+      key = lua_tolstring(L, k, &klen);
+      e = norm_find(c, key, klen);
+    }
+    if (e != NULL) {
+      unsigned kinds = entry_kinds(c->sc, e, parent, plen, 0);
+      unsigned values = kinds & (K_NUMBER | K_INTEGER | K_BOOLEAN);
+      int is_table = lua_type(L, v) == LUA_TTABLE;
+      int arr = is_table && norm_is_array(L, v);
+      if (!arr && (kinds & K_ARRAY)) { /* wrap: t[k] = {v} */
+        lua_createtable(L, 1, 0);
+        lua_pushvalue(L, v);
+        lua_rawseti(L, -2, 1);
+        lua_pushvalue(L, k);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, t);
+        lua_replace(L, v);
+        arr = 1;
+      }
+      if (arr) {
+        norm_items(L, c, v, k, values, depth);
+      } else if (is_table) {
+        norm_walk(L, c, v, key, klen, depth + 1);
+      } else if (values != 0 && norm_scalar(L, v, values)) {
+        lua_pushvalue(L, k);
+        lua_insert(L, -2);
+        lua_rawset(L, t);
+      }
+    } else if (key != NULL && lua_type(L, v) == LUA_TTABLE) {
+      lua_rawgeti(L, v, 1);
+      if (!lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        norm_items(L, c, v, k, 0, depth);
+      } else {
+        lua_pop(L, 1);
+        norm_walk(L, c, v, key, klen, depth + 1);
+      }
+    }
+    lua_settop(L, k); /* the key, for lua_next */
+  }
+}
+
+static int op_normalize(lua_State *L) {
+  normctx c;
+  memset(&c, 0, sizeof c);
+  c.sc = (const xschema *)lua_touserdata(L, 2);
+  norm_walk(L, &c, 1, "ROOT", 4, 0);
+  return 0;
+}
+
+/*
+ * core.xml_normalize(doc, schema) -> doc | nil, message
+ * Brings a decoded document of the XML mirror shape (v2's JSON) to the shape
+ * core.xml_decode gives with the compiled schema, in place, exactly as
+ * evcp.v2.schema.normalize does (it is that function's fast path; the
+ * document's top level is the parent "ROOT"): named arrays wrap a single
+ * value, numbers and booleans are read from texts the way tonumber reads
+ * them (integers as integers on Lua 5.4). Nested deeper than 100 levels:
+ * nil and a message.
+ */
+static int core_xml_normalize(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TTABLE)
+    return evcp_error(L, "core.xml_normalize: argument #1 (doc) must be a table, got %s",
+                      luaL_typename(L, 1));
+  if (luaL_testudata(L, 2, EVCP_XMLSCHEMA) == NULL)
+    return evcp_error(L, "core.xml_normalize: argument #2 (schema) must be an evcp.XmlSchema, got %s",
+                      luaL_typename(L, 2));
+  lua_settop(L, 2);
+  lua_pushcfunction(L, op_normalize);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  lua_settop(L, 1);
   return 1;
 }
 
@@ -757,6 +1125,7 @@ int evcp_xml_open(lua_State *L) {
   static const luaL_Reg funcs[] = {{"xml_decode", core_xml_decode},
                                    {"xml_schema", core_xml_schema},
                                    {"xml_scan", core_xml_scan},
+                                   {"xml_normalize", core_xml_normalize},
                                    {NULL, NULL}};
   evcp_createclass(L, EVCP_XMLBOX, box_meta, none);
   evcp_createclass(L, EVCP_XMLSCHEMA, schema_meta, none);

@@ -371,3 +371,82 @@ describe("v2 station conversion on hostile values", function()
     assert.equal(1, t.connectorGroups[1].availableConnectorCount)
   end)
 end)
+
+-- issue 7 §6 (speed): the XML decoder gives the canonical shape itself and
+-- core.xml_normalize is schema.normalize's C twin; both must equal the Lua
+-- reference, schema.normalize.
+describe("v2 canonical shape without the Lua pass", function()
+  local core = require("evcp.core")
+  local schema = require("evcp.v2.schema")
+  local compiled = core.xml_schema(schema.XML)
+  local function copy(v)
+    if type(v) ~= "table" then return v end
+    local o = {}
+    for k, x in pairs(v) do o[k] = copy(x) end
+    return o
+  end
+  local function same(a, b, path)
+    path = path or "$"
+    assert.equal(type(a), type(b), path)
+    if type(a) ~= "table" then
+      if a ~= a then return assert.is_true(b ~= b, path) end
+      assert.equal(a, b, path)
+      if math.type then assert.equal(math.type(a), math.type(b), path .. " (integer or float)") end
+      return
+    end
+    for k, v in pairs(a) do same(v, b[k], path .. "." .. tostring(k)) end
+    for k in pairs(b) do assert.is_not_nil(a[k], path .. "." .. tostring(k) .. " only on one side") end
+  end
+
+  it("core.xml_decode's result is already normalized (integers, lists, ROOT)", function()
+    for _, name in ipairs({ "here-v2/stations-prox.xml", "v2/multi.xml" }) do
+      local doc = assert(core.xml_decode(h.fixture(name), compiled))
+      same(assert(schema.normalize(copy(doc))), doc, name)
+    end
+    local doc = assert(core.xml_decode("<anyRoot n='2'><count>3</count><connectorType><id>1</id></connectorType>"
+      .. "<x><connectorType><id>2</id></connectorType><count> 4 </count><latitude>7</latitude></x>"
+      .. "<ROOT><connectorType/></ROOT><distance>1e309</distance><amount>1.5e308</amount></anyRoot>", compiled))
+    same(assert(schema.normalize(copy(doc))), doc)
+    assert.equal("1", doc.connectorType[1].id) -- a child of the root, whatever its name
+    assert.equal("2", doc.x.connectorType.id)
+    assert.same({ "" }, doc.ROOT.connectorType)
+    assert.equal(1.5e308, doc.amount)
+    assert.equal("1e309", doc.distance)
+    if math.type then
+      assert.equal("integer", math.type(doc.count))
+      assert.equal("integer", math.type(doc.x.count))
+      assert.equal("float", math.type(doc.x.latitude))
+    end
+  end)
+
+  it("core.xml_normalize equals schema.normalize on odd documents", function()
+    local TEXTS = { "1", " 2 ", "0x10", "1e400", "-1e400", "1.5e308", "nan", "inf", "0x1p4", "1\0", "3.0", "-0",
+      "9007199254740993", "12345678901234567890", "\v7\f", ("7"):rep(64), ("7"):rep(65), "true", "false", "True",
+      "", " ", "0x", ".5", "+3", 4, 4.5, 0 / 0, 1 / 0, true, {}, { "5" } }
+    for _, v in ipairs(TEXTS) do
+      for _, name in ipairs({ "count", "latitude", "hasMore", "evStation", "value", "connectorType", "other" }) do
+        local doc = { [name] = copy(v), price = { [name] = copy(v) }, list = { { [name] = copy(v) }, copy(v) },
+          connectorTypesResult = { [name] = copy(v) }, [1] = { [name] = copy(v) } }
+        local a, b = copy(doc), copy(doc)
+        assert.equal(a, schema.normalize(a))
+        assert.equal(b, core.xml_normalize(b, compiled))
+        same(a, b, name .. "=" .. tostring(v))
+      end
+    end
+    local doc = h.decode(h.fixture("here-v2/stations-prox.json"))
+    local a, b = copy(doc), copy(doc)
+    same(assert(schema.normalize(a)), assert(core.xml_normalize(b, compiled)))
+    local deep = {}
+    local c = deep
+    for _ = 1, 150 do
+      c.a = {}
+      c = c.a
+    end
+    local v, err = core.xml_normalize(deep, compiled)
+    assert.is_nil(v)
+    assert.equal("v2 document nested deeper than 100 levels", err)
+    assert.has_error(function() core.xml_normalize("x", compiled) end,
+      "core.xml_normalize: argument #1 (doc) must be a table, got string")
+    assert.has_error(function() core.xml_normalize({}, {}) end)
+  end)
+end)

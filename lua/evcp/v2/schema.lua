@@ -11,7 +11,8 @@
 -- looks like a single child), which texts are numbers and which booleans.
 -- FACTS below records exactly that, once. From it:
 --   * schema.XML is the table core.xml_decode reads ({arrays, numbers,
---     booleans}, each name -> true or -> a set of parent element names);
+--     integers, booleans}, each name -> true or -> a set of parent element
+--     names); decoding with it already gives the canonical shape below;
 --   * schema.normalize(doc) brings a decoded document of either format to the
 --     canonical shape: every listed element an array, numbers numbers
 --     (integers as integers on Lua 5.4), booleans booleans.
@@ -23,8 +24,8 @@ local tointeger = math.tointeger -- nil on LuaJIT (no integer subtype)
 local M = {}
 
 -- Root elements of the v2 resources (local names). An element whose parent
--- is "ROOT" in FACTS sits directly under one of these in XML and at the top
--- level in JSON.
+-- is "ROOT" in FACTS sits directly under the root element in XML (one of
+-- these in HERE's answers) and at the top level in JSON.
 M.ROOTS = { "evStationsResult", "countResult", "evsesResult", "connectorTypesResult",
   "powerFeedTypesResult", "roamings", "Error" }
 
@@ -135,7 +136,9 @@ for _, r in ipairs(FACTS) do
   end
 end
 
--- XML parent sets: "ROOT" stands for every root element name.
+-- XML sets: a copy of the name -> true | parent set map; "ROOT" stays as is
+-- (core.xml_decode reads it as the root element, whatever its name, as
+-- normalize reads it as the top level).
 local function xml_set(map, only_kind)
   local out = {}
   for name, where in pairs(map) do
@@ -144,13 +147,7 @@ local function xml_set(map, only_kind)
         out[name] = true
       else
         local set = {}
-        for p in pairs(where) do
-          if p == "ROOT" then
-            for _, root in ipairs(M.ROOTS) do set[root] = true end
-          else
-            set[p] = true
-          end
-        end
+        for p in pairs(where) do set[p] = true end
         out[name] = set
       end
     end
@@ -159,10 +156,13 @@ local function xml_set(map, only_kind)
 end
 
 --- schema.XML: the schema table core.xml_decode takes ({arrays, numbers,
--- booleans}), computed from FACTS. Treat it as read-only.
+-- integers, booleans}), computed from FACTS. Treat it as read-only. With
+-- it, core.xml_decode gives the canonical shape itself: normalize has
+-- nothing left to do on its result (spec/16-v2_parse_spec.lua checks it).
 M.XML = {
   arrays = xml_set(LIST),
   numbers = xml_set(VALUE, { integer = true, number = true }),
+  integers = xml_set(VALUE, { integer = true }),
   booleans = xml_set(VALUE, { boolean = true }),
 }
 
@@ -171,16 +171,18 @@ M.XML = {
 
 local MAX_DEPTH = 100
 local MAX_NUMBER_TEXT = 64
+local TOO_DEEP = {}
+local INF = math.huge
 
-local function holds(map, name, parent)
-  local where = map[name]
-  if where == true then return true end
-  return where ~= nil and where[parent] == true
-end
-
--- A table counts as an array when it is empty or has [1].
-local function is_array(v)
-  return v[1] ~= nil or next(v) == nil
+-- FACT[name] = {list = true | parent set | nil, kind = value kind | nil,
+-- where = true | parent set | nil}: one lookup tells a name no fact holds
+-- for (most names) from one that needs a closer look.
+local FACT = {}
+for name, where in pairs(LIST) do FACT[name] = { list = where } end
+for name, where in pairs(VALUE) do
+  local f = FACT[name] or {}
+  f.kind, f.where = VALUE_KIND[name], where
+  FACT[name] = f
 end
 
 local function number_of(v)
@@ -188,14 +190,15 @@ local function number_of(v)
     if #v > MAX_NUMBER_TEXT then return nil end
     v = tonumber(v)
   end
-  if type(v) ~= "number" or v ~= v or v == 1 / 0 or v == -1 / 0 then return nil end
+  if type(v) ~= "number" or v ~= v or v == INF or v == -INF then return nil end
   return v
 end
 
--- The canonical form of scalar v of element `name` under `parent`.
-local function scalar(v, name, parent)
-  if not holds(VALUE, name, parent) then return v end
-  local kind = VALUE_KIND[name]
+-- The canonical form of scalar v of the element with facts f under `parent`.
+local function scalar(v, f, parent)
+  local where = f.where
+  if where ~= true and (where == nil or where[parent] ~= true) then return v end
+  local kind = f.kind
   if kind == "boolean" then
     if v == "true" then return true end
     if v == "false" then return false end
@@ -209,31 +212,43 @@ end
 
 local walk
 
--- Normalizes value v of element `name` under `parent`; returns the new value.
-local function element(v, name, parent, depth)
-  if type(v) == "table" then
-    walk(v, name, depth + 1)
-    return v
+-- t[k] = v, an element with facts f under `parent`: made canonical.
+local function fact(t, k, v, f, parent, depth)
+  local list = f.list
+  local arr = type(v) == "table" and (v[1] ~= nil or next(v) == nil)
+  if not arr and (list == true or (list ~= nil and list[parent] == true)) then
+    v = { v }
+    t[k] = v
+    arr = true
   end
-  return scalar(v, name, parent)
+  if arr then
+    -- the items are elements named k (XML repeats k)
+    for i = 1, #v do
+      local x = v[i]
+      if type(x) == "table" then walk(x, k, depth + 1) else v[i] = scalar(x, f, parent) end
+    end
+  elseif type(v) == "table" then
+    walk(v, k, depth + 1)
+  else
+    t[k] = scalar(v, f, parent)
+  end
 end
 
+-- Normalizes the members of table t, the content of element `parent`.
 walk = function(t, parent, depth)
-  if depth > MAX_DEPTH then
-    error({ too_deep = true })
-  end
-  for k, v in pairs(t) do
-    if type(k) == "string" then
-      local list = holds(LIST, k, parent)
-      if list and not (type(v) == "table" and is_array(v)) then
-        v = { v }
-        t[k] = v
-      end
-      if type(v) == "table" and is_array(v) then
-        -- the items are elements named k (XML repeats k)
-        for i = 1, #v do v[i] = element(v[i], k, parent, depth) end
-      else
-        t[k] = element(v, k, parent, depth)
+  if depth > MAX_DEPTH then error(TOO_DEEP) end
+  for k, v in next, t do
+    local f = FACT[k]
+    if f ~= nil then
+      fact(t, k, v, f, parent, depth)
+    elseif type(v) == "table" and type(k) == "string" then
+      if v[1] ~= nil then
+        for i = 1, #v do
+          local x = v[i]
+          if type(x) == "table" then walk(x, k, depth + 1) end
+        end
+      elseif next(v) ~= nil then
+        walk(v, k, depth + 1)
       end
     end
   end
@@ -252,7 +267,7 @@ function M.normalize(doc)
   end
   local ok, e = pcall(walk, doc, "ROOT", 0)
   if ok then return doc end
-  if type(e) == "table" and e.too_deep then
+  if e == TOO_DEEP then
     return nil, "v2 document nested deeper than " .. MAX_DEPTH .. " levels"
   end
   error(e, 0)

@@ -74,11 +74,14 @@ local MAX_COUNT = 2147483647
 local MAX_KW = 1e6
 local LINE_TO_LINE_MIN = 360 -- 3-phase figures from this voltage up are line to line
 local SQRT3 = sqrt(3)
+local MAX_MEMO = 512      -- most texts a memo below holds (it starts afresh when full)
+local SMALL = 8           -- up to this many EVSEs (references) are found by a scan, then by a map
 
 ---------------------------------------------------------------------------
 -- lookups (built once)
 
--- v2 id (integer) -> array of v3 standards (shared, never handed out)
+-- v2 id (integer) -> array of v3 standards (shared, never handed out: each
+-- group gets its own copy, as core's per-node copies are shared by node)
 local STANDARDS = {}
 for row in connectors.rows() do
   if row.state == "current" then STANDARDS[row.id] = row.standards end
@@ -91,8 +94,10 @@ for _, state in ipairs(status.V2) do STATUS[state] = status.v2_to_v3(state) end
 STATUS.UNKNOWN = status.v2_to_v3("UNKNOWN")
 
 local function v3_status(state)
+  local s = STATUS[state]
+  if s then return s end
   if type(state) ~= "string" or #state > MAX_STATE then return "unknown" end
-  return STATUS[state] or status.v2_to_v3(state) or "unknown"
+  return status.v2_to_v3(state) or "unknown"
 end
 
 ---------------------------------------------------------------------------
@@ -109,8 +114,10 @@ local function text(v)
   return nil
 end
 
+local INF = math.huge -- (Lua does not fold 1 / 0 at compile time)
+
 local function finite(v)
-  return type(v) == "number" and v == v and v > -1 / 0 and v < 1 / 0
+  return type(v) == "number" and v == v and v > -INF and v < INF
 end
 
 local function count_of(v)
@@ -119,33 +126,58 @@ local function count_of(v)
   return nil
 end
 
--- connectorType.id -> v2 id text (digits), or nil
-local function type_id(ct)
+-- HERE's answers repeat a few dozen connector type ids and electrical texts:
+-- each is read once and remembered (at most MAX_MEMO of each kind).
+local tid_memo, tid_n = {}, 0
+local elec_memo, elec_n = {}, 0
+
+-- connectorType.id -> v2 id text (digits) and its v3 standards, or nil
+local function type_of(ct)
   if type(ct) ~= "table" then return nil end
-  local id = text(ct.id)
+  local v = ct.id
+  if type(v) == "string" then
+    local r = tid_memo[v]
+    if r == nil then
+      r = false
+      if v ~= "" and #v <= MAX_TYPE_ID and find(v, "^%d+$") then
+        local n = tonumber(v)
+        r = { format("%d", n), STANDARDS[n] }
+      end
+      if #v <= MAX_TYPE_ID then
+        if tid_n >= MAX_MEMO then tid_memo, tid_n = {}, 0 end
+        tid_n = tid_n + 1
+        tid_memo[v] = r
+      end
+    end
+    if r then return r[1], r[2] end
+    return nil
+  end
+  local id = text(v)
   if id == nil or #id > MAX_TYPE_ID or not find(id, "^%d+$") then return nil end
-  return format("%d", tonumber(id))
+  local n = tonumber(id)
+  return format("%d", n), STANDARDS[n]
 end
 
--- Reads an electrical text; fills e.volts, e.amps, e.phases, e.kind ("ac" |
--- "dc") where still unset. Linear: each find either fails at once or
--- consumes one run of digits, spaces or letters.
-local function electrical(s, e)
-  if type(s) ~= "string" or #s > MAX_TEXT then return end
+-- Reads an electrical text (a string of at most MAX_TEXT bytes) into
+-- {volts, amps, phases, kind ("ac" | "dc")}, false where it says nothing.
+-- Linear: each find either fails at once or consumes one run of digits,
+-- spaces or letters.
+local function electrical(s)
   local stop = find(s, ";", 1, true)
-  if stop then s = sub(s, 1, stop - 1) end
+  local t = s
+  if stop then t = sub(s, 1, stop - 1) end
   local volts, amps, phases
   local i = 1
   while true do
-    local a, b = find(s, "%d+", i)
+    local a, b = find(t, "%d+", i)
     if not a then break end
     i = b + 1
     if b - a < MAX_DIGITS then
-      local n = tonumber(sub(s, a, b))
-      if find(s, "^%-[Pp]hase", i) then
+      local n = tonumber(sub(t, a, b))
+      if find(t, "^%-[Pp]hase", i) then
         phases = phases or n
       else
-        local _, _, unit = find(s, "^%s*(%a?)", i)
+        local _, _, unit = find(t, "^%s*(%a?)", i)
         if unit == "V" then
           if volts == nil or n > volts then volts = n end
         elseif unit == "A" then
@@ -154,12 +186,24 @@ local function electrical(s, e)
       end
     end
   end
-  local kind
-  if find(s, "DC", 1, true) then kind = "dc" elseif find(s, "AC", 1, true) then kind = "ac" end
-  if e.volts == nil and volts and volts > 0 then e.volts = volts end
-  if e.amps == nil and amps and amps > 0 then e.amps = amps end
-  if e.phases == nil then e.phases = phases end
-  if e.kind == nil then e.kind = kind end
+  local kind = false
+  if find(t, "DC", 1, true) then kind = "dc" elseif find(t, "AC", 1, true) then kind = "ac" end
+  local r = { volts ~= nil and volts > 0 and volts, amps ~= nil and amps > 0 and amps, phases or false, kind }
+  if elec_n >= MAX_MEMO then elec_memo, elec_n = {}, 0 end
+  elec_n = elec_n + 1
+  elec_memo[s] = r
+  return r
+end
+
+-- Adds what text s says to volts, amps, phases, kind where they are still unset.
+local function merge(s, v, a, p, k)
+  if type(s) ~= "string" or #s > MAX_TEXT then return v, a, p, k end
+  local r = elec_memo[s] or electrical(s)
+  if v == nil then v = r[1] or nil end
+  if a == nil then a = r[2] or nil end
+  if p == nil then p = r[3] or nil end
+  if k == nil then k = r[4] or nil end
+  return v, a, p, k
 end
 
 local PHASE_TYPE = { [1] = "ac1Phase", [2] = "ac2PhaseSplit", [3] = "ac3Phase" }
@@ -181,56 +225,7 @@ local function list_of(wrapper, key)
   return v
 end
 
----------------------------------------------------------------------------
--- one connector group -> its facts
-
-local function group_facts(group)
-  local g = {}
-  local tid = type_id(group.connectorType)
-  g.type_id = tid
-  local list = tid and STANDARDS[tonumber(tid)]
-  if list then
-    local copy = {}
-    for i = 1, #list do copy[i] = list[i] end
-    g.standards = copy
-    if #list == 1 then g.standard = list[1] end
-  end
-  local kw = group.maxPowerLevel
-  if type(kw) == "string" and #kw <= 32 then kw = tonumber(kw) end
-  if finite(kw) and kw > 0 and kw <= MAX_KW then g.max_power = floor(kw * 1000 + 0.5) end
-  if group.fixedCable == true then g.format = "cable" elseif group.fixedCable == false then g.format = "socket" end
-  local cp = type(group.chargingPoint) == "table" and group.chargingPoint or nil
-  local e = {}
-  electrical(group.chargeCapacity, e)
-  if cp then
-    electrical(cp.voltsRange, e)
-    electrical(cp.ampsRange, e)
-    if e.phases == nil then e.phases = count_of(cp.phases) end
-    if e.kind == nil and cp.chargeMode == "4" then e.kind = "dc" end
-  end
-  if e.kind == nil and e.phases then e.kind = "ac" end
-  if e.kind == "dc" then
-    g.power_type = "dc"
-  elseif e.kind == "ac" then
-    g.power_type = PHASE_TYPE[e.phases or 1]
-  end
-  local v = e.volts
-  if v and g.power_type == "ac3Phase" and v >= LINE_TO_LINE_MIN then v = floor(v / SQRT3 + 0.5) end
-  g.volts, g.amps = v, e.amps
-  g.modified = text(group.lastUpdateTimestamp) or (cp and text(cp.lastUpdateTimestamp))
-  g.count = cp and count_of(cp.numberOfConnectors)
-  g.available = cp and count_of(cp.numberOfAvailable)
-  return g
-end
-
-local function connector_of(g, id)
-  return { id = id, standard = g.standard, standards = g.standards, v2TypeId = g.type_id,
-    format = g.format, powerType = g.power_type, maxVoltage = g.volts, maxCurrent = g.amps,
-    maxPower = g.max_power }
-end
-
-local function has_connector(evse, id)
-  local list = evse.connectors
+local function has_connector(list, id)
   for i = 1, #list do
     if list[i].id == id then return true end
   end
@@ -239,89 +234,184 @@ end
 
 ---------------------------------------------------------------------------
 
---- station.to_v3(st, where) -> table | nil, message
+local function name_of(where, i)
+  if i then return where .. "[" .. i .. "]" end
+  return where
+end
+
+--- station.to_v3(st, where [, i]) -> table | nil, message
 -- The v3-shaped table of one v2 station (see the header); `where` names the
--- station in messages. nil and a message when the station lacks what a
--- Location needs (a position, an id).
-local function station_to_v3(st, where)
-  if type(st) ~= "table" then return nil, where .. ": expected a station object" end
+-- station in messages (with i: the station is where[i]). nil and a message
+-- when the station lacks what a Location needs (a position, an id).
+local function station_to_v3(st, where, index)
+  if type(st) ~= "table" then return nil, name_of(where, index) .. ": expected a station object" end
   local pos = st.position
-  if type(pos) ~= "table" or not finite(pos.latitude) or not finite(pos.longitude)
-    or pos.latitude < -90 or pos.latitude > 90 or pos.longitude < -180 or pos.longitude > 180 then
-    return nil, where .. ".position: expected latitude and longitude numbers"
+  local lat, lng
+  if type(pos) == "table" then lat, lng = pos.latitude, pos.longitude end
+  if not finite(lat) or not finite(lng) or lat < -90 or lat > 90 or lng < -180 or lng > 180 then
+    return nil, name_of(where, index) .. ".position: expected latitude and longitude numbers"
   end
   local pool = text(st.poolId) or text(st.id)
-  if pool == nil then return nil, where .. ": station has neither poolId nor id" end
-  local loc = {
-    id = "here:evcp:charginglocation:" .. pool,
-    location = { lat = pos.latitude, lng = pos.longitude },
-    name = st.name,
-    timeZone = st.timeZone,
-    cpoLocationId = text(st.cpoId),
-    v2 = st,
-  }
+  if pool == nil then return nil, name_of(where, index) .. ": station has neither poolId nor id" end
+  local address, access
   local a = st.address
   if type(a) == "table" then
-    loc.address = { label = a.unparsedAddress, street = a.street, houseNumber = a.streetNumber,
+    address = { label = a.unparsedAddress, street = a.street, houseNumber = a.streetNumber,
       city = a.city, district = a.district, county = a.county, state = a.state,
       countryCode = a.country, postalCode = a.postalCode }
   end
   local ep = st.entrancePosition
   if type(ep) == "table" and finite(ep.latitude) and finite(ep.longitude) then
-    loc.accessPoints = { { lat = ep.latitude, lng = ep.longitude } }
+    access = { { lat = ep.latitude, lng = ep.longitude } }
   end
-  local evses, groups, by_uid = {}, {}, {}
+  local evses, nev, by_uid -- by_uid: uid -> EVSE, made once there are more than SMALL
+  local groups, ngroups
   local brand, partner = text(st.brand), nil
-  for gi, group in ipairs(list_of(st.connectors, "connector")) do
+  local list = list_of(st.connectors, "connector")
+  for gi = 1, #list + 1 do
+    local group = list[gi]
+    if group == nil then break end -- as ipairs
     if type(group) == "table" then
       partner = partner or text(group.supplierUID)
       brand = brand or text(group.supplierName)
-      local g = group_facts(group)
-      local refs, ref_of = {}, nil
+      -- the group's facts
+      local tid, std_list = type_of(group.connectorType)
+      local standards, standard
+      if std_list then
+        local n = #std_list
+        if n == 1 then
+          standard = std_list[1]
+          standards = { standard }
+        else
+          standards = {}
+          for i = 1, n do standards[i] = std_list[i] end
+        end
+      end
+      local max_power
+      local kw = group.maxPowerLevel
+      if type(kw) == "string" and #kw <= 32 then kw = tonumber(kw) end
+      if finite(kw) and kw > 0 and kw <= MAX_KW then max_power = floor(kw * 1000 + 0.5) end
+      local fixed, fmt = group.fixedCable, nil
+      if fixed == true then fmt = "cable" elseif fixed == false then fmt = "socket" end
+      local cp = group.chargingPoint
+      if type(cp) ~= "table" then cp = nil end
+      local volts, amps, phases, kind = merge(group.chargeCapacity)
+      local modified, count, available = text(group.lastUpdateTimestamp), nil, nil
+      if cp then
+        volts, amps, phases, kind = merge(cp.voltsRange, volts, amps, phases, kind)
+        volts, amps, phases, kind = merge(cp.ampsRange, volts, amps, phases, kind)
+        if phases == nil then phases = count_of(cp.phases) end
+        if kind == nil and cp.chargeMode == "4" then kind = "dc" end
+        modified = modified or text(cp.lastUpdateTimestamp)
+        count = count_of(cp.numberOfConnectors)
+        available = count_of(cp.numberOfAvailable)
+      end
+      if kind == nil and phases then kind = "ac" end
+      local power_type
+      if kind == "dc" then
+        power_type = "dc"
+      elseif kind == "ac" then
+        power_type = PHASE_TYPE[phases or 1]
+      end
+      if volts and power_type == "ac3Phase" and volts >= LINE_TO_LINE_MIN then volts = floor(volts / SQRT3 + 0.5) end
+      -- its connectors
+      local refs, nrefs, ref_of, listed_available = nil, 0, nil, 0
       local items = list_of(group.connectorStatuses, "connectorStatus")
       for k = 1, #items do
         local cs = items[k]
         if type(cs) == "table" then
           local uid = text(cs.cpoEvseId) or (pool .. "/" .. gi .. "/" .. k)
-          local evse = by_uid[uid]
+          local evse
+          if by_uid then
+            evse = by_uid[uid]
+          elseif evses then
+            for j = 1, nev do
+              if evses[j].uid == uid then
+                evse = evses[j]
+                break
+              end
+            end
+          end
           if evse == nil then
             evse = { uid = uid, evseId = text(cs.cpoEvseEMI3Id), physicalReference = text(cs.physicalReference),
-              status = v3_status(cs.state), modified = g.modified, connectors = {} }
-            by_uid[uid] = evse
-            evses[#evses + 1] = evse
+              status = v3_status(cs.state), modified = modified, connectors = {} }
+            if evses then
+              nev = nev + 1
+              evses[nev] = evse
+            else
+              evses, nev = { evse }, 1
+            end
+            if by_uid then
+              by_uid[uid] = evse
+            elseif nev > SMALL then
+              by_uid = {}
+              for j = 1, nev do by_uid[evses[j].uid] = evses[j] end
+            end
           end
           local cid = text(cs.cpoConnectorId) or uid
-          if not has_connector(evse, cid) then
-            evse.connectors[#evse.connectors + 1] = connector_of(g, cid)
+          local conns = evse.connectors
+          if not has_connector(conns, cid) then
+            conns[#conns + 1] = { id = cid, standard = standard, standards = standards, v2TypeId = tid,
+              format = fmt, powerType = power_type, maxVoltage = volts, maxCurrent = amps, maxPower = max_power }
             -- the group's reference to it
-            ref_of = ref_of or {}
-            local ref = ref_of[uid]
-            if ref == nil then
-              ref = { evseUid = uid, connectorIds = {} }
-              ref_of[uid] = ref
-              refs[#refs + 1] = ref
+            local ref
+            if ref_of then
+              ref = ref_of[uid]
+            else
+              for r = 1, nrefs do
+                if refs[r].evseUid == uid then
+                  ref = refs[r]
+                  break
+                end
+              end
             end
-            ref.connectorIds[#ref.connectorIds + 1] = cid
+            if ref == nil then
+              ref = { evseUid = uid, connectorIds = { cid } }
+              if refs then
+                nrefs = nrefs + 1
+                refs[nrefs] = ref
+              else
+                refs, nrefs = { ref }, 1
+              end
+              if ref_of then
+                ref_of[uid] = ref
+              elseif nrefs > SMALL then
+                ref_of = {}
+                for r = 1, nrefs do ref_of[refs[r].evseUid] = refs[r] end
+              end
+              if evse.status == "available" then listed_available = listed_available + 1 end
+            else
+              local ids = ref.connectorIds
+              ids[#ids + 1] = cid
+            end
           end
         end
       end
-      local listed = #refs > 0 and #refs or nil
-      local available = g.available
-      if available == nil and listed then
-        available = 0
-        for r = 1, #refs do
-          if by_uid[refs[r].evseUid].status == "available" then available = available + 1 end
-        end
+      local listed = nrefs > 0 and nrefs or nil
+      if available == nil and listed then available = listed_available end
+      local g = { standard = standard, standards = standards, v2TypeId = tid, maxPower = max_power,
+        connectorCount = count or listed, availableConnectorCount = available, connectors = refs }
+      if groups then
+        ngroups = ngroups + 1
+        groups[ngroups] = g
+      else
+        groups, ngroups = { g }, 1
       end
-      groups[#groups + 1] = { standard = g.standard, standards = g.standards, v2TypeId = g.type_id,
-        maxPower = g.max_power, connectorCount = g.count or listed, availableConnectorCount = available,
-        connectors = listed and refs or nil }
     end
   end
-  if brand or partner then loc.operator = { name = brand, partnerId = partner } end
-  if #evses > 0 then loc.evses = evses end
-  if #groups > 0 then loc.connectorGroups = groups end
-  return loc
+  return {
+    id = "here:evcp:charginglocation:" .. pool,
+    location = { lat = lat, lng = lng },
+    name = st.name,
+    timeZone = st.timeZone,
+    cpoLocationId = text(st.cpoId),
+    v2 = st,
+    address = address,
+    accessPoints = access,
+    operator = (brand or partner) and { name = brand, partnerId = partner } or nil,
+    evses = evses,
+    connectorGroups = groups,
+  }
 end
 
 M.to_v3 = station_to_v3

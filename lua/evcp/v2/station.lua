@@ -18,9 +18,9 @@
 --   * A v2 "connector" is a connector group: one connector type and power,
 --     with numberOfConnectors and a connectorStatuses list. Each
 --     connectorStatus item is one connector of one EVSE: items with the same
---     cpoEvseId, in one group or several, are connectors of one EVSE (HERE's
---     and the emulator's answers put one item per EVSE and group; an EVSE
---     with a CCS and a CHAdeMO plug appears in two groups). So:
+--     cpoEvseId, in one group or several, are connectors of one EVSE (an
+--     EVSE with a CCS and a CHAdeMO plug appears in two groups; two
+--     identical plugs of one EVSE are two items of one group). So:
 --       - evses: one per distinct cpoEvseId, in the order first seen; an item
 --         without cpoEvseId is an EVSE of its own (uid poolId/group/item);
 --         status = the v3 status of its first item's state (evcp.status);
@@ -43,8 +43,10 @@
 --     says what the plug is.
 --   * Electrical data, from chargeCapacity ("380-480VAC, 3-phase at max.
 --     32 A", "1000-1000VDC, at max 300A"), else voltsRange/ampsRange and
---     chargingPoint.phases/chargeMode: powerType dc / ac1Phase /
---     ac2PhaseSplit (v2 "2-phase") / ac3Phase, left out when nothing says;
+--     chargingPoint.phases/chargeMode, or the group's powerFeedType id when
+--     sent (1..5: ac1Phase, ac2Phase, ac2PhaseSplit, ac3Phase, dc): powerType
+--     dc / ac1Phase / ac2PhaseSplit (v2 "2-phase") / ac3Phase, left out when
+--     nothing says;
 --     maxCurrent = the figure before "A"; maxVoltage = the highest figure
 --     before "V", line to neutral for 3-phase AC as v3 defines it: v2 writes
 --     3-phase voltages both ways (HERE's older answers line to line,
@@ -207,6 +209,9 @@ local function merge(s, v, a, p, k)
 end
 
 local PHASE_TYPE = { [1] = "ac1Phase", [2] = "ac2PhaseSplit", [3] = "ac3Phase" }
+-- v2 power feed type ids (/ev/powerfeedtypes) -> v3 PowerType
+local POWER_FEED = { ["1"] = "ac1Phase", ["2"] = "ac2Phase", ["3"] = "ac2PhaseSplit", ["4"] = "ac3Phase",
+  ["5"] = "dc", [1] = "ac1Phase", [2] = "ac2Phase", [3] = "ac2PhaseSplit", [4] = "ac3Phase", [5] = "dc" }
 
 -- The empty list list_of hands out: one shared table that refuses writes.
 local EMPTY = setmetatable({}, {
@@ -308,7 +313,12 @@ local function station_to_v3(st, where, index)
       end
       if kind == nil and phases then kind = "ac" end
       local power_type
-      if kind == "dc" then
+      -- a group's powerFeedType (HERE's v2 lookup: 1..5) says it outright;
+      -- else the phases, where "2" cannot tell two-phase from split phase
+      local feed = type(group.powerFeedType) == "table" and POWER_FEED[group.powerFeedType.id]
+      if feed then
+        power_type = feed
+      elseif kind == "dc" then
         power_type = "dc"
       elseif kind == "ac" then
         power_type = PHASE_TYPE[phases or 1]

@@ -127,11 +127,11 @@ local function type_id(ct)
   return format("%d", tonumber(id))
 end
 
--- Reads an electrical text; fills e.volts, e.amps, e.phases, e.kind ("ac" |
--- "dc") where still unset. Linear: each find either fails at once or
--- consumes one run of digits, spaces or letters.
-local function electrical(s, e)
-  if type(s) ~= "string" or #s > MAX_TEXT then return end
+-- Reads an electrical text -> {volts, amps, phases, kind ("ac" | "dc")}
+-- (fields nil when not said), or false when there is nothing to read.
+-- Linear: each find either fails at once or consumes one run of digits,
+-- spaces or letters.
+local function read_electrical(s)
   local stop = find(s, ";", 1, true)
   if stop then s = sub(s, 1, stop - 1) end
   local volts, amps, phases
@@ -156,10 +156,33 @@ local function electrical(s, e)
   end
   local kind
   if find(s, "DC", 1, true) then kind = "dc" elseif find(s, "AC", 1, true) then kind = "ac" end
-  if e.volts == nil and volts and volts > 0 then e.volts = volts end
-  if e.amps == nil and amps and amps > 0 then e.amps = amps end
-  if e.phases == nil then e.phases = phases end
-  if e.kind == nil then e.kind = kind end
+  if volts == 0 then volts = nil end
+  if amps == 0 then amps = nil end
+  if not (volts or amps or phases or kind) then return false end
+  return { volts = volts, amps = amps, phases = phases, kind = kind }
+end
+
+-- The same texts come back in every station: their readings are kept, up to
+-- CACHE_MAX of them (then the cache starts afresh), so hostile data cannot
+-- grow it.
+local CACHE_MAX = 512
+local cache, cached = {}, 0
+
+-- Fills g.volts, g.amps, g.phases, g.kind from text s where still unset.
+local function electrical(s, g)
+  if type(s) ~= "string" or #s > MAX_TEXT then return end
+  local r = cache[s]
+  if r == nil then
+    r = read_electrical(s)
+    if cached >= CACHE_MAX then cache, cached = {}, 0 end
+    cache[s] = r
+    cached = cached + 1
+  end
+  if not r then return end
+  if g.volts == nil then g.volts = r.volts end
+  if g.amps == nil then g.amps = r.amps end
+  if g.phases == nil then g.phases = r.phases end
+  if g.kind == nil then g.kind = r.kind end
 end
 
 local PHASE_TYPE = { [1] = "ac1Phase", [2] = "ac2PhaseSplit", [3] = "ac3Phase" }
@@ -200,23 +223,21 @@ local function group_facts(group)
   if finite(kw) and kw > 0 and kw <= MAX_KW then g.max_power = floor(kw * 1000 + 0.5) end
   if group.fixedCable == true then g.format = "cable" elseif group.fixedCable == false then g.format = "socket" end
   local cp = type(group.chargingPoint) == "table" and group.chargingPoint or nil
-  local e = {}
-  electrical(group.chargeCapacity, e)
+  electrical(group.chargeCapacity, g)
   if cp then
-    electrical(cp.voltsRange, e)
-    electrical(cp.ampsRange, e)
-    if e.phases == nil then e.phases = count_of(cp.phases) end
-    if e.kind == nil and cp.chargeMode == "4" then e.kind = "dc" end
+    if g.volts == nil or g.kind == nil then electrical(cp.voltsRange, g) end
+    if g.amps == nil then electrical(cp.ampsRange, g) end
+    if g.phases == nil then g.phases = count_of(cp.phases) end
+    if g.kind == nil and cp.chargeMode == "4" then g.kind = "dc" end
   end
-  if e.kind == nil and e.phases then e.kind = "ac" end
-  if e.kind == "dc" then
+  if g.kind == nil and g.phases then g.kind = "ac" end
+  if g.kind == "dc" then
     g.power_type = "dc"
-  elseif e.kind == "ac" then
-    g.power_type = PHASE_TYPE[e.phases or 1]
+  elseif g.kind == "ac" then
+    g.power_type = PHASE_TYPE[g.phases or 1]
   end
-  local v = e.volts
-  if v and g.power_type == "ac3Phase" and v >= LINE_TO_LINE_MIN then v = floor(v / SQRT3 + 0.5) end
-  g.volts, g.amps = v, e.amps
+  local v = g.volts
+  if v and g.power_type == "ac3Phase" and v >= LINE_TO_LINE_MIN then g.volts = floor(v / SQRT3 + 0.5) end
   g.modified = text(group.lastUpdateTimestamp) or (cp and text(cp.lastUpdateTimestamp))
   g.count = cp and count_of(cp.numberOfConnectors)
   g.available = cp and count_of(cp.numberOfAvailable)

@@ -357,6 +357,36 @@ describe("v2 station conversion on hostile values", function()
     assert.is_true(locations > 400)
   end)
 
+  it("reads thousands of distinct electrical texts right (the reading cache stays bounded)", function()
+    local groups = {}
+    for i = 1, 2000 do
+      groups[i] = { connectorType = { id = "34" },
+        chargeCapacity = (100 + i) .. "-" .. (200 + i) .. "VDC, at max " .. i .. "A",
+        connectorStatuses = { connectorStatus = { { cpoEvseId = "e" .. i } } } }
+    end
+    local st = base()
+    st.connectors.connector = groups
+    local t = assert(parse(st)).items[1]:totable()
+    assert.equal(2000, #t.evses)
+    for i = 1, 2000, 199 do
+      local c = t.evses[i].connectors[1]
+      assert.same({ 200 + i, i, "dc" }, { c.maxVoltage, c.maxCurrent, c.powerType })
+    end
+  end)
+
+  it("normalize refuses documents nested deeper than 100 levels", function()
+    local schema = require("evcp.v2.schema")
+    local deep = {}
+    local t = deep
+    for _ = 1, 150 do
+      t.x = {}
+      t = t.x
+    end
+    local v, msg = schema.normalize(deep)
+    assert.is_nil(v)
+    assert.matches("deeper than 100", msg)
+  end)
+
   it("drops figures out of range instead of passing them on", function()
     local st = base()
     local g = st.connectors.connector[1]

@@ -154,6 +154,20 @@ describe("v2 JSON and XML answers", function()
     end)
   end)
 
+  it("counts are integers in both formats (Lua 5.4)", function()
+    if not math.type then return end -- LuaJIT has no integer subtype
+    local page = assert(v2:stations({ prox = BERLIN, format = "xml" }))
+    local j = assert(v2:stations({ prox = BERLIN }))
+    local types = { math.type(page.count), math.type(j.count), math.type(page.items[1].v2.distance) }
+    if types[1] ~= "integer" or types[2] ~= "integer" then
+      -- evcp.v2.schema.normalize makes them integers; evcp.v2 is to call it on every
+      -- decoded document (lead, lua/evcp/v2/init.lua): then drop this guard
+      pending("evcp.v2 does not call evcp.v2.schema.normalize yet: count is " .. types[1] .. "/" .. types[2])
+      return
+    end
+    assert.same({ "integer", "integer", "integer" }, types)
+  end)
+
   it("connector types", function()
     local j = same_both(function(f) return v2:connector_types({ format = f }) end)
     assert.is_true(#j.connectorType > 50)

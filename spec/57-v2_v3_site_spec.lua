@@ -41,7 +41,7 @@ local function sorted_keys(t)
   return out
 end
 
-describe("the same site through v2 and v3", function()
+describe("the same site through v2 and v3 #slow", function()
   local c
   local pairs_of = {} -- { {v2 = table, v3 = table, v2loc = Location, v3loc = Location} }
   local limits = {}   -- what the emulator's v2 cannot express, found from the v3 data

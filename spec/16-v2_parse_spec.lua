@@ -395,6 +395,19 @@ describe("v2 station conversion on hostile values", function()
     end
   end)
 
+  it("keeps both connectors of an EVSE listed in two groups without connector ids", function()
+    local st = base()
+    st.connectors.connector = {
+      { connectorType = { id = "29" }, connectorStatuses = { connectorStatus = { { cpoEvseId = "E" } } } },
+      { connectorType = { id = "34" }, connectorStatuses = { connectorStatus = { { cpoEvseId = "E" } } } },
+    }
+    local t = assert(parse(st)).items[1]:totable()
+    assert.equal(1, #t.evses)
+    local got = {}
+    for i, c in ipairs(t.evses[1].connectors) do got[i] = { c.id, c.standard } end
+    assert.same({ { "E", "CHADEMO" }, { "E/2", "IEC_62196_T2_COMBO" } }, got)
+  end)
+
   it("normalize refuses documents nested deeper than 100 levels", function()
     local schema = require("evcp.v2.schema")
     local deep = {}

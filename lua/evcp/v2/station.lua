@@ -26,8 +26,9 @@
 --         status = the v3 status of its first item's state (evcp.status);
 --         modified = the lastUpdateTimestamp of the first group it is in
 --         (v2 has no per-EVSE time in a station);
---       - each item adds one connector (id = cpoConnectorId, else the EVSE
---         uid; an id already on the EVSE is not added twice);
+--       - each item adds one connector (id = cpoConnectorId; without one,
+--         the EVSE uid, or uid/group number when the uid is taken); a
+--         connector id already on the EVSE is not added twice;
 --       - connectorGroups: one per v2 group, {standard, standards, v2TypeId,
 --         maxPower, connectorCount = numberOfConnectors,
 --         availableConnectorCount = numberOfAvailable, connectors = the
@@ -311,7 +312,12 @@ local function station_to_v3(st, where)
             by_uid[uid] = evse
             evses[#evses + 1] = evse
           end
-          local cid = text(cs.cpoConnectorId) or uid
+          local cid = text(cs.cpoConnectorId)
+          if cid == nil then
+            -- no connector id: the EVSE's uid, made unique per group
+            cid = uid
+            if has_connector(evse, cid) then cid = uid .. "/" .. gi end
+          end
           if not has_connector(evse, cid) then
             evse.connectors[#evse.connectors + 1] = connector_of(g, cid)
             -- the group's reference to it

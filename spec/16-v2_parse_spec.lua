@@ -313,6 +313,32 @@ describe("v2 station conversion", function()
     assert.is_true(slow < 40 * base + 0.1, ("took %.4f s against %.4f s"):format(slow, base))
   end)
 
+  it("derives the XML schema from the facts, parent by parent", function()
+    local schema = require("evcp.v2.schema")
+    local X = schema.XML
+    assert.same({ currencies = true }, X.arrays.currency)
+    assert.same({ roaming = true }, X.arrays.country)
+    assert.same({ pools = true }, X.arrays.pool)
+    assert.same({ price = true }, X.numbers.value)
+    assert.is_true(X.arrays.evStation)
+    assert.is_true(X.booleans.hasMore)
+    local roots = {}
+    for _, r in ipairs(schema.ROOTS) do roots[r] = true end
+    assert.same(roots, X.arrays.connectorType)
+    -- every fact is in the schema, and nothing else
+    local n = 0
+    for _, f in ipairs(schema.facts()) do
+      local set = f.kind == "list" and X.arrays or f.kind == "boolean" and X.booleans or X.numbers
+      assert.is_truthy(set[f.name], f.name)
+      n = n + 1
+    end
+    local m = 0
+    for _, set in pairs(X) do
+      for _ in pairs(set) do m = m + 1 end
+    end
+    assert.equal(n, m)
+  end)
+
   it("gives XML the JSON's price.currency (a string) and normalizes single items and integers", function()
     local x = assert(evcp.v2.parse(MULTI_XML, "xml")).items[1]
     assert.equal("EUR", x.v2.connectors.connector[1].connectorDetails.pricing[1].price.currency)

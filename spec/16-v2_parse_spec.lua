@@ -255,42 +255,89 @@ describe("v2 station conversion", function()
       .. '</connector></connectors></evStation></evStations></r>'
   end
 
+  -- CPU seconds of f(), run n times; compared with a normal input's time so
+  -- that slow hosts (valgrind, ASan) do not matter, only the growth.
+  local function cpu(n, f)
+    collectgarbage()
+    local t0 = os.clock()
+    for _ = 1, n do f() end
+    return os.clock() - t0
+  end
+
   it("never allocates from numberOfConnectors (a million claimed, none listed)", function()
-    local bodies = {
-      { station_json('{"connectorType":{"id":"31"},"chargingPoint":{"numberOfConnectors":1000000}}'), "json" },
-      { station_xml('<connectorType><id>31</id></connectorType><chargingPoint>'
-        .. '<numberOfConnectors>1000000</numberOfConnectors></chargingPoint>'), "xml" },
-    }
-    for _, b in ipairs(bodies) do
+    local function bodies(count)
+      return {
+        { station_json('{"connectorType":{"id":"31"},"chargingPoint":{"numberOfConnectors":' .. count .. '}}'),
+          "json" },
+        { station_xml('<connectorType><id>31</id></connectorType><chargingPoint>'
+          .. '<numberOfConnectors>' .. count .. '</numberOfConnectors></chargingPoint>'), "xml" },
+      }
+    end
+    local normal = bodies(2)
+    for i, b in ipairs(bodies(1000000)) do
       assert(#b[1] < 400)
       collectgarbage()
-      local before, t0 = collectgarbage("count"), os.clock()
-      local res = assert(evcp.v2.parse(b[1], b[2]))
-      local t = res.items[1]:totable()
-      assert.is_true(os.clock() - t0 < 0.5, "took " .. (os.clock() - t0) .. " s")
-      assert.is_true(collectgarbage("count") - before < 4096, "grew by " .. (collectgarbage("count") - before) .. " KB")
+      local before = collectgarbage("count")
+      local t = assert(evcp.v2.parse(b[1], b[2])).items[1]:totable()
+      assert.is_true(collectgarbage("count") - before < 1024, "grew by " .. (collectgarbage("count") - before) .. " KB")
       assert.is_nil(t.evses)
       assert.equal(1000000, t.connectorGroups[1].connectorCount)
+      local slow = cpu(5, function() evcp.v2.parse(b[1], b[2]) end)
+      local base = cpu(5, function() evcp.v2.parse(normal[i][1], normal[i][2]) end)
+      assert.is_true(slow < 10 * base + 0.05, ("took %.4f s against %.4f s"):format(slow, base))
     end
   end)
 
   it("reads long or odd electrical texts in linear time, ignoring what is too long", function()
     local texts = { ("9"):rep(40000), ("1-"):rep(20000), ("9"):rep(20000) .. "V", ("1 "):rep(20000) .. "A",
-      ("V"):rep(40000), "380-480VAC, 3-phase at max. " .. ("3"):rep(40000) .. " A" }
-    local t0 = os.clock()
-    for _, s in ipairs(texts) do
-      local group = '{"connectorType":{"id":"31"},"chargeCapacity":"' .. s .. '","connectorStatuses":'
+      ("V"):rep(40000), "380-480VAC, 3-phase at max. " .. ("3"):rep(40000) .. " A",
+      ("9"):rep(250) .. "V", ("1-"):rep(120) .. "5A", ("1 "):rep(125) .. "A" }
+    local function body(s)
+      return station_json('{"connectorType":{"id":"31"},"chargeCapacity":"' .. s .. '","connectorStatuses":'
         .. '{"connectorStatus":[{"cpoEvseId":"e","state":"AVAILABLE"}]},"chargingPoint":{"voltsRange":"'
-        .. s .. '","ampsRange":"' .. s .. '"}}'
-      local res = assert(evcp.v2.parse(station_json(group)))
-      for evse in res.items[1]:evses() do
-        for c in evse:connectors() do
-          assert.is_nil(c.maxVoltage)
-          assert.is_nil(c.maxCurrent)
+        .. s .. '","ampsRange":"' .. s .. '"}}')
+    end
+    local normal = body("230-230VAC, 3-phase at max 32A")
+    local slow = cpu(1, function()
+      for _, s in ipairs(texts) do
+        local res = assert(evcp.v2.parse(body(s)))
+        for evse in res.items[1]:evses() do
+          for c in evse:connectors() do
+            assert.is_nil(c.maxVoltage)
+            if #s > 256 then assert.is_nil(c.maxCurrent) end
+          end
         end
       end
+    end)
+    local base = cpu(#texts, function() evcp.v2.parse(normal) end)
+    -- the long bodies cost their decoding (40 KB of JSON), not a quadratic scan
+    assert.is_true(slow < 40 * base + 0.1, ("took %.4f s against %.4f s"):format(slow, base))
+  end)
+
+  it("derives the XML schema from the facts, parent by parent", function()
+    local schema = require("evcp.v2.schema")
+    local X = schema.XML
+    assert.same({ currencies = true }, X.arrays.currency)
+    assert.same({ roaming = true }, X.arrays.country)
+    assert.same({ pools = true }, X.arrays.pool)
+    assert.same({ price = true }, X.numbers.value)
+    assert.is_true(X.arrays.evStation)
+    assert.is_true(X.booleans.hasMore)
+    local roots = {}
+    for _, r in ipairs(schema.ROOTS) do roots[r] = true end
+    assert.same(roots, X.arrays.connectorType)
+    -- every fact is in the schema, and nothing else
+    local n = 0
+    for _, f in ipairs(schema.facts()) do
+      local set = f.kind == "list" and X.arrays or f.kind == "boolean" and X.booleans or X.numbers
+      assert.is_truthy(set[f.name], f.name)
+      n = n + 1
     end
-    assert.is_true(os.clock() - t0 < 1, "took " .. (os.clock() - t0) .. " s")
+    local m = 0
+    for _, set in pairs(X) do
+      for _ in pairs(set) do m = m + 1 end
+    end
+    assert.equal(n, m)
   end)
 
   it("gives XML the JSON's price.currency (a string) and normalizes single items and integers", function()
@@ -356,6 +403,49 @@ describe("v2 station conversion on hostile values", function()
       end
     end
     assert.is_true(locations > 400)
+  end)
+
+  it("reads thousands of distinct electrical texts right (the reading cache stays bounded)", function()
+    local groups = {}
+    for i = 1, 2000 do
+      groups[i] = { connectorType = { id = "34" },
+        chargeCapacity = (100 + i) .. "-" .. (200 + i) .. "VDC, at max " .. i .. "A",
+        connectorStatuses = { connectorStatus = { { cpoEvseId = "e" .. i } } } }
+    end
+    local st = base()
+    st.connectors.connector = groups
+    local t = assert(parse(st)).items[1]:totable()
+    assert.equal(2000, #t.evses)
+    for i = 1, 2000, 199 do
+      local c = t.evses[i].connectors[1]
+      assert.same({ 200 + i, i, "dc" }, { c.maxVoltage, c.maxCurrent, c.powerType })
+    end
+  end)
+
+  it("keeps both connectors of an EVSE listed in two groups without connector ids", function()
+    local st = base()
+    st.connectors.connector = {
+      { connectorType = { id = "29" }, connectorStatuses = { connectorStatus = { { cpoEvseId = "E" } } } },
+      { connectorType = { id = "34" }, connectorStatuses = { connectorStatus = { { cpoEvseId = "E" } } } },
+    }
+    local t = assert(parse(st)).items[1]:totable()
+    assert.equal(1, #t.evses)
+    local got = {}
+    for i, c in ipairs(t.evses[1].connectors) do got[i] = { c.id, c.standard } end
+    assert.same({ { "E", "CHADEMO" }, { "E/2", "IEC_62196_T2_COMBO" } }, got)
+  end)
+
+  it("normalize refuses documents nested deeper than 100 levels", function()
+    local schema = require("evcp.v2.schema")
+    local deep = {}
+    local t = deep
+    for _ = 1, 150 do
+      t.x = {}
+      t = t.x
+    end
+    local v, msg = schema.normalize(deep)
+    assert.is_nil(v)
+    assert.matches("deeper than 100", msg)
   end)
 
   it("drops figures out of range instead of passing them on", function()

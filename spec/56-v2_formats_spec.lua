@@ -154,6 +154,20 @@ describe("v2 JSON and XML answers", function()
     end)
   end)
 
+  it("counts are integers in both formats (Lua 5.4)", function()
+    if not math.type then return end -- LuaJIT has no integer subtype
+    local page = assert(v2:stations({ prox = BERLIN, format = "xml" }))
+    local j = assert(v2:stations({ prox = BERLIN }))
+    local types = { math.type(page.count), math.type(j.count), math.type(page.items[1].v2.distance) }
+    if types[1] ~= "integer" or types[2] ~= "integer" then
+      -- evcp.v2.schema.normalize makes them integers; evcp.v2 is to call it on every
+      -- decoded document (lead, lua/evcp/v2/init.lua): then drop this guard
+      pending("evcp.v2 does not call evcp.v2.schema.normalize yet: count is " .. types[1] .. "/" .. types[2])
+      return
+    end
+    assert.same({ "integer", "integer", "integer" }, types)
+  end)
+
   it("connector types", function()
     local j = same_both(function(f) return v2:connector_types({ format = f }) end)
     assert.is_true(#j.connectorType > 50)
@@ -163,6 +177,65 @@ describe("v2 JSON and XML answers", function()
     local j = same_both(function(f) return v2:roamings({ format = f }) end)
     assert.is_true(#j.roaming > 0)
     for _, r in ipairs(j.roaming) do assert.is_table(r.country) end
+  end)
+
+  -- The facts XML decoding relies on, checked against what the JSON answers
+  -- hold: every array in them must be a "list" fact (else one item would come
+  -- from XML as an object), every number and boolean a fact of that kind.
+  it("every array, number and boolean of the JSON answers is in evcp.v2.schema's facts", function()
+    local schema = require("evcp.v2.schema")
+    local kind_of = {}
+    for _, f in ipairs(schema.facts()) do
+      local set = kind_of[f.name] or {}
+      kind_of[f.name] = set
+      for _, p in ipairs(f.parents or { "*" }) do set[p .. "\0" .. f.kind] = true end
+    end
+    local function has(name, parent, kind)
+      local set = kind_of[name]
+      return set ~= nil and (set["*\0" .. kind] or set[parent .. "\0" .. kind]) == true
+    end
+    local missing, seen = {}, 0
+    local function walk(t, parent)
+      for k, v in pairs(t) do
+        if type(k) == "string" then
+          local what
+          if type(v) == "table" then
+            if v[1] ~= nil then what = "list" end
+          elseif math.type and math.type(v) == "float" and v % 1 ~= 0 then
+            what = "number"
+          elseif type(v) == "number" then
+            what = (has(k, parent, "number") and "number") or "integer"
+          elseif type(v) == "boolean" then
+            what = "boolean"
+          end
+          if what then
+            seen = seen + 1
+            if not has(k, parent, what) then missing[parent .. "." .. k .. ": " .. what] = true end
+          end
+          if type(v) == "table" then
+            if v[1] ~= nil then
+              for _, item in ipairs(v) do
+                if type(item) == "table" then walk(item, k) end
+              end
+            else
+              walk(v, k)
+            end
+          end
+        end
+      end
+    end
+    local page = assert(v2:stations({ bbox = LONDON, maxresults = 1000 }))
+    for _, loc in ipairs(page.items) do walk(loc:totable().v2, "evStation") end
+    local ids = {}
+    for i = 1, math.min(#page.items, 20) do ids[i] = page.items[i].v2.poolId end
+    walk(assert(v2:evses(ids)), "ROOT")
+    walk(assert(v2:connector_types()), "ROOT")
+    walk(assert(v2:roamings()), "ROOT")
+    assert.is_true(seen > 1000)
+    local list = {}
+    for k in pairs(missing) do list[#list + 1] = k end
+    table.sort(list)
+    assert.same({}, list)
   end)
 
   it("power feed types", function()

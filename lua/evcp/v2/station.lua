@@ -26,8 +26,9 @@
 --         status = the v3 status of its first item's state (evcp.status);
 --         modified = the lastUpdateTimestamp of the first group it is in
 --         (v2 has no per-EVSE time in a station);
---       - each item adds one connector (id = cpoConnectorId, else the EVSE
---         uid; an id already on the EVSE is not added twice);
+--       - each item adds one connector (id = cpoConnectorId; without one,
+--         the EVSE uid, or uid/group number when the uid is taken); a
+--         connector id already on the EVSE is not added twice;
 --       - connectorGroups: one per v2 group, {standard, standards, v2TypeId,
 --         maxPower, connectorCount = numberOfConnectors,
 --         availableConnectorCount = numberOfAvailable, connectors = the
@@ -358,8 +359,13 @@ local function station_to_v3(st, where, index)
               for j = 1, nev do by_uid[evses[j].uid] = evses[j] end
             end
           end
-          local cid = text(cs.cpoConnectorId) or uid
           local conns = evse.connectors
+          local cid = text(cs.cpoConnectorId)
+          if cid == nil then
+            -- no connector id: the EVSE's uid, made unique per group
+            cid = uid
+            if has_connector(conns, cid) then cid = uid .. "/" .. gi end
+          end
           if not has_connector(conns, cid) then
             conns[#conns + 1] = { id = cid, standard = standard, standards = standards, v2TypeId = tid,
               format = fmt, powerType = power_type, maxVoltage = volts, maxCurrent = amps, maxPower = max_power }

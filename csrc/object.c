@@ -810,6 +810,15 @@ static int check_object_array(lua_State *L, int idx, const char *k, const char *
     return 0;
   }
   n = (int)lua_rawlen(L, -1);
+  if (n == 0) { /* an empty array, or a JSON object where the array belongs */
+    lua_pushnil(L);
+    if (lua_next(L, -2) != 0) {
+      lua_pop(L, 3);
+      if (at > 0) lua_pushfstring(L, "%s.evses[%d].%s: expected an array", path, at, k);
+      else lua_pushfstring(L, "%s.%s: expected an array", path, k);
+      return 0;
+    }
+  }
   for (i = 1; i <= n; i++) {
     lua_rawgeti(L, -1, i);
     if (lua_type(L, -1) != LUA_TTABLE) {

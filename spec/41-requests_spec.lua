@@ -338,3 +338,62 @@ describe("percent-encoding and control-byte checks (csrc/text.c)", function()
     assert.equal(1, core.text_bad("\r\n"))
   end)
 end)
+
+describe("found by a new user's review", function()
+  it("each_station hands a failure to the for loop", function()
+    local t = stub({ json_answer(401, '{"error":"Unauthorized","error_description":"Invalid credentials"}') })
+    local c = evcp.new({ api_key = "k", transport = t })
+    local seen = {}
+    for loc, err in c.v2:each_station({ prox = { 52.5, 13.4, 1000 } }) do
+      seen[#seen + 1] = { loc, err }
+    end
+    assert.equal(1, #seen)
+    assert.is_false(seen[1][1])
+    assert.equal(401, seen[1][2].status)
+  end)
+
+  it("refuses credentials and bad ports in base_url, without quoting them", function()
+    for _, u in ipairs({ "http://bob:s3cret@127.0.0.1:8080", "https://tok@host" }) do
+      local ok, msg = pcall(evcp.new, { base_url = u, api_key = "k" })
+      assert.is_false(ok)
+      assert.matches("evcp.new: option 'base_url' must not carry credentials", msg, 1, true)
+      assert.is_nil(msg:find("s3cret", 1, true))
+    end
+    for _, u in ipairs({ "http://h:0", "http://h:99999", "http://h:" }) do
+      local ok, msg = pcall(evcp.new, { base_url = u, api_key = "k" })
+      assert.is_false(ok)
+      assert.matches("port outside 1..65535", msg, 1, true)
+    end
+  end)
+
+  it("names evcp.new for an option the transport refuses", function()
+    local ok, msg = pcall(evcp.new, { api_key = "k", ca_file = "/nonexistent/ca.pem" })
+    assert.is_false(ok)
+    assert.matches("^evcp.new: option 'ca_file'", msg)
+  end)
+
+  it("says when a transport breaks the seam", function()
+    local t = { run = function() return {} end, sleep = function() end }
+    local c = evcp.new({ api_key = "k", transport = t })
+    local ok, msg = pcall(function() c:location("x") end)
+    assert.is_false(ok)
+    assert.matches("the transport's run returned no valid result for request 1 of 1", msg, 1, true)
+  end)
+
+  it("checks the arguments of the small helpers", function()
+    assert.has_error(function() evcp.v3.content_id(5) end, "evcp.v3.content_id: argument #1 (id) must be a string, got number")
+    assert.has_error(function() evcp.error.new("x") end, "evcp.error.new: argument #1 (fields) must be a plain table, got string")
+    local ok, msg = pcall(evcp.new, { api_key = "k", max_body = 2 ^ 40 })
+    assert.is_false(ok)
+    assert.matches("between 1024 and 2147483648, got 1099511627776", msg, 1, true)
+    local c = evcp.new({ api_key = "k", transport = stub({ json_answer(200, "{}") }) })
+    assert.has_error(function() c.v2:stations_bulk({ "a,b" }) end)
+  end)
+
+  it("refuses a JSON object where the spec has an array of objects", function()
+    local v, err = evcp.v3.parse('{"id":"x","location":{"lat":1,"lng":2},"evses":{"a":{"uid":"u"}}}')
+    assert.is_nil(v)
+    assert.matches("evses: expected an array", tostring(err), 1, true)
+    assert(evcp.v3.parse('{"id":"x","location":{"lat":1,"lng":2},"evses":[]}'))
+  end)
+end)

@@ -93,14 +93,20 @@ function M.list(fname, what, v, max)
   return v
 end
 
+-- A number as text: integral values without Lua 5.4's ".0".
+local function num_text(v)
+  if v == v and v % 1 == 0 and v > -2 ^ 53 and v < 2 ^ 53 then return string.format("%d", v) end
+  return tostring(v)
+end
+
 --- Raises unless v is an integer number within [lo, hi].
 function M.integer(fname, what, v, lo, hi)
   if type(v) ~= "number" or v ~= v or v % 1 ~= 0 then
     fail(fname, what, "must be an integer, got " .. (type(v) == "number" and tostring(v) or type(v)))
   end
   if v < lo or (hi and v > hi) then
-    fail(fname, what, "must be " .. (hi and ("between " .. lo .. " and " .. hi) or (">= " .. lo))
-      .. ", got " .. tostring(v))
+    fail(fname, what, "must be " .. (hi and ("between " .. num_text(lo) .. " and " .. num_text(hi))
+      or (">= " .. num_text(lo))) .. ", got " .. num_text(v))
   end
   return v
 end

@@ -152,7 +152,8 @@ function V2:stations(opts)
 end
 
 --- client.v2:each_station(opts) -> iterator over Locations across all pages.
--- The iterator raises nothing: on a failure it returns nil, err once, then stops.
+-- The iterator raises nothing: on a failure it returns false, err once (so
+-- that `for loc, err in ...` sees it), then stops.
 function V2:each_station(opts)
   local s = open_v2(self, "each_station")
   local pager = check.call(v2.pages_plan, opts)
@@ -167,7 +168,7 @@ function V2:each_station(opts)
       local res, err = v2_call(s, pager.plan(offset))
       if not res then
         done = true
-        return nil, err
+        return false, err
       end
       page, i = res, 0
       offset = offset + #res.items
@@ -291,9 +292,19 @@ local OPTS = check.set({ "base_url", "v2_base_url", "api_key", "access_token", "
 
 local function check_base(name, base)
   check.text("evcp.new", "option '" .. name .. "'", base, 2048)
-  if not base:match("^[hH][tT][tT][pP][sS]?://[^/?#@%s]+") or base:find("[?#%s]") then
+  local authority = base:match("^[hH][tT][tT][pP][sS]?://([^/?#%s]+)")
+  if not authority or base:find("[?#%s]") then
     fail("evcp.new", "option '" .. name .. "'", "must look like http(s)://host[:port][/prefix], got '"
       .. base .. "'")
+  end
+  if authority:find("@", 1, true) then
+    -- never quoted: what comes before '@' is a credential
+    fail("evcp.new", "option '" .. name .. "'", "must not carry credentials (user@host): give api_key or"
+      .. " access_token")
+  end
+  local port = authority:match(":(%d*)$")
+  if port and (port == "" or tonumber(port) < 1 or tonumber(port) > 65535) then
+    fail("evcp.new", "option '" .. name .. "'", "has a port outside 1..65535, got '" .. base .. "'")
   end
   return (base:gsub("/+$", ""))
 end
@@ -345,14 +356,18 @@ local function new(opts)
   local max_body = opts.max_body or M.DEFAULT_MAX_BODY
   local transport, owns = opts.transport, false
   if transport == nil then
-    transport = core.curl_transport({
+    local ok, t = pcall(core.curl_transport, {
       timeout = opts.timeout or 30, connect_timeout = opts.connect_timeout or 10,
       max_parallel = opts.max_parallel or 8, max_body = max_body,
       compress = opts.compress ~= false,
       user_agent = opts.user_agent or ("evcp/" .. core.version),
       ca_file = opts.ca_file, ca_path = opts.ca_path, proxy = opts.proxy,
     })
-    owns = true
+    if not ok then
+      -- the transport names the option it refused (a CA file it cannot read...)
+      check.raise("evcp.new: " .. tostring(t):gsub("^.-curl_transport: ", ""))
+    end
+    transport, owns = t, true
   else
     local t = type(transport)
     if (t ~= "table" and t ~= "userdata") or type(transport.run) ~= "function"

@@ -54,6 +54,9 @@ Error.__tostring = line
 
 --- Makes an evcp.Error from a table of the fields above (the table is reused).
 function M.new(fields)
+  if type(fields) ~= "table" or getmetatable(fields) ~= nil then
+    error("evcp.error.new: argument #1 (fields) must be a plain table, got " .. type(fields), 2)
+  end
   return setmetatable(fields, Error)
 end
 

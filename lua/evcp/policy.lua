@@ -20,6 +20,21 @@ local M = {}
 
 M.DEFAULTS = { max_attempts = 1, base = 0.2, cap = 20, retry_after_max = 60 }
 
+-- A transport that breaks the seam is a bug of that transport: say so.
+local function check_results(results, n)
+  if type(results) ~= "table" then
+    error("evcp: the transport's run returned " .. type(results) .. ", not a list of results", 3)
+  end
+  for i = 1, n do
+    local r = results[i]
+    if type(r) ~= "table" or (r.kind == nil and type(r.status) ~= "number") then
+      error("evcp: the transport's run returned no valid result for request " .. i .. " of " .. n
+        .. " (want {status, headers, body} or {kind, message})", 3)
+    end
+  end
+  return results
+end
+
 local Policy = { __name = "evcp.Policy", __metatable = "evcp.Policy" }
 Policy.__index = Policy
 
@@ -46,7 +61,7 @@ function Policy:run(transport, plans, prepare)
   local n = #plans
   local reqs = {}
   for i = 1, n do reqs[i] = prepare(plans[i], 1) end
-  local results = transport:run(reqs)
+  local results = check_results(transport:run(reqs), n)
   for i = 1, n do results[i].attempts = 1 end
   local attempt = 1
   while attempt < self.max_attempts do
@@ -62,7 +77,7 @@ function Policy:run(transport, plans, prepare)
     attempt = attempt + 1
     transport:sleep(pause)
     for j, i in ipairs(where) do again[j] = prepare(plans[i], attempt) end
-    local more = transport:run(again)
+    local more = check_results(transport:run(again), #again)
     for j, i in ipairs(where) do
       more[j].attempts = attempt
       results[i] = more[j]

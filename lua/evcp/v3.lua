@@ -83,6 +83,9 @@ local ACCEPT = "application/json"
 --- The content id of a location id: its last colon-separated component
 -- (HERE's IdParameter pattern (([^:]*:)*)(.*) keeps only that part).
 function M.content_id(id)
+  if type(id) ~= "string" then
+    error("evcp.v3.content_id: argument #1 (id) must be a string, got " .. type(id), 2)
+  end
   local last = id:find(":", 1, true)
   if not last then return id end
   while true do

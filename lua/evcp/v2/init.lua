@@ -304,6 +304,7 @@ local function id_query(fname, ids)
   local q = {}
   for i = 1, n do
     check.text(fname, "ids[" .. i .. "]", ids[i], 1024)
+    if ids[i]:find(",", 1, true) then fail(fname, "ids[" .. i .. "]", "must not contain ','") end
     q[i] = { "id", ids[i] }
   end
   return q, n

@@ -747,6 +747,11 @@ describe("evcp.tesla", function()
     assert.is_nil(tesla.settle(open, { evses = {} }))
     assert.equal(0, #calls)
     raises("evcp.tesla.settle: argument #1 (client) must be an evcp client, got nil", tesla.settle, nil, loc)
+    -- a wrong client is misuse even when the location needs no lookup
+    raises("evcp.tesla.settle: argument #1 (client) must be an evcp client, got nil", tesla.settle, nil,
+      { evses = { { connectors = { { standard = "SAE_J3400" } } } } })
+    raises("evcp.tesla.settle: argument #1 (client) must be an evcp client, got string", tesla.settle, "c",
+      { evses = {} })
     raises("evcp.tesla.settle: argument #2 (location) must be a table or an evcp Location, got string",
       tesla.settle, open, "x")
   end)

@@ -217,14 +217,15 @@ end
 -- carry `restrictions`) is classified instead, and returned as the second
 -- result. Any other class is returned at once, with no request. A failed
 -- lookup gives nil and the client's error (tier 2). `client` is an evcp
--- client (anything with a `location` method).
+-- client (anything with a `location` method), checked on every call.
 function M.settle(client, location)
-  local r = unwrap(pcall(classify, location, "settle"))
-  if r ~= UNSETTLED then return r end
+  -- the client is checked first: a wrong one is misuse whatever the class
   local tc = type(client)
   if (tc ~= "table" and tc ~= "userdata") or type(get(client, "location")) ~= "function" then
     error("evcp.tesla.settle: argument #1 (client) must be an evcp client, got " .. tc, 2)
   end
+  local r = unwrap(pcall(classify, location, "settle"))
+  if r ~= UNSETTLED then return r end
   local id = get(location, "id")
   if type(id) ~= "string" then
     error("evcp.tesla.settle: argument #2 (location) has no string id", 2)

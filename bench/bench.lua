@@ -1,7 +1,8 @@
 -- evcp benchmarks: one JSON line per benchmark, evcp against a floor measured
 -- in the same process, interleaved, with the garbage each side makes
 -- collected inside its own timing. Needs EVCP_TEST_URL (bench/run.sh).
---   {"bench": NAME, "runtime": ..., "evcp": X, "floor": Y, "unit": U, "ratio": R}
+--   {"bench": NAME, "runtime": ..., "evcp": X, "floor": Y, "unit": U, "ratio": R,
+--    "target": T, "met": R <= T}
 local evcp = require("evcp")
 local cjson = require("cjson")
 local socket = require("socket")
@@ -30,6 +31,10 @@ local function timed(fn, inner)
   return (now() - t0) / inner
 end
 
+-- The ratio each benchmark must stay under (issue 7, section 6).
+local TARGET = { ["v3-decode"] = 1.10, ["v3-batch-http"] = 1.10, ["lookup-keepalive"] = 1.10,
+  ["v3-traverse"] = 1.25, ["v2-json"] = 1.25, ["v2-xml"] = 1.5 }
+
 local function report(name, unit, scale, evcp_fn, floor_fn, reps, inner)
   if only and only ~= name then return end
   evcp_fn()
@@ -46,8 +51,10 @@ local function report(name, unit, scale, evcp_fn, floor_fn, reps, inner)
     end
     te[r], tf[r], ratios[r] = a, b, a / b
   end
-  io.write(string.format('{"bench": "%s", "runtime": "%s", "evcp": %.4f, "floor": %.4f, "unit": "%s", "ratio": %.3f}\n',
-    name, runtime, median(te) * scale, median(tf) * scale, unit, median(ratios)))
+  local ratio = median(ratios)
+  io.write(string.format('{"bench": "%s", "runtime": "%s", "evcp": %.4f, "floor": %.4f, "unit": "%s", "ratio": %.3f, '
+    .. '"target": %.2f, "met": %s}\n', name, runtime, median(te) * scale, median(tf) * scale, unit, ratio,
+    TARGET[name], tostring(ratio <= TARGET[name])))
   io.stdout:flush()
 end
 

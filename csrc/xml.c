@@ -44,7 +44,6 @@
 #include <string.h>
 
 #include "evcp.h"
-#include "v2.h"
 
 #define EVCP_XMLBOX "evcp.XmlBox"
 #define EVCP_XMLSCHEMA "evcp.XmlSchema"
@@ -1131,5 +1130,5 @@ int evcp_xml_open(lua_State *L) {
   evcp_createclass(L, EVCP_XMLBOX, box_meta, none);
   evcp_createclass(L, EVCP_XMLSCHEMA, schema_meta, none);
   luaL_setfuncs(L, funcs, 0);
-  return evcp_v2station_open(L); /* the station converter (csrc/v2station.c) */
+  return 0;
 }

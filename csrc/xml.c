@@ -35,8 +35,10 @@
  * Two passes, so that no Lua code runs while expat holds a frame: expat's
  * callbacks only record the document as a tape of events in C buffers
  * (element starts with their attributes, element ends with their text; each
- * distinct name once, with its schema entry); then one protected call builds
- * the tables from the tape, each table made at its size. The parser and the
+ * distinct name once, with its schema entry, and whether an element is the
+ * first of its name in its parent: a 64-bit filter per open element, so the
+ * build stores such an element without looking for an earlier one); then one
+ * protected call builds the tables from the tape, each table made at its size. The parser and the
  * buffers belong to a box userdata whose __gc frees them if anything raises.
  */
 #include <expat.h>

@@ -35,8 +35,10 @@
  * Two passes, so that no Lua code runs while expat holds a frame: expat's
  * callbacks only record the document as a tape of events in C buffers
  * (element starts with their attributes, element ends with their text; each
- * distinct name once, with its schema entry); then one protected call builds
- * the tables from the tape, each table made at its size. The parser and the
+ * distinct name once, with its schema entry, and whether an element is the
+ * first of its name in its parent: a 64-bit filter per open element, so the
+ * build stores such an element without looking for an earlier one); then one
+ * protected call builds the tables from the tape, each table made at its size. The parser and the
  * buffers belong to a box userdata whose __gc frees them if anything raises.
  */
 #include <expat.h>
@@ -59,6 +61,9 @@
 #define XML_BUDGET_SLACK (1024.0 * 1024.0)
 
 enum { K_ARRAY = 1, K_NUMBER = 2, K_BOOLEAN = 4, K_INTEGER = 8 };
+/* On the tape only (T_END): no attribute or earlier child of the parent has
+ * this name, so the build stores it without looking for one. */
+enum { K_FIRST = 16 };
 
 /* ---- the compiled schema ---------------------------------------------- */
 
@@ -311,6 +316,7 @@ typedef struct {
   int nattrs;
   int nchildren;
   int has_children;
+  unsigned long long seen; /* bit (name id % 64) of each attribute and child name */
 } frame;
 
 typedef struct {
@@ -480,6 +486,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
   f->nattrs = 0;
   f->nchildren = 0;
   f->has_children = 0;
+  f->seen = 0;
   if (!tape_put(st, T_START) || !tape_put(st, id) || !tape_put(st, 0) || !tape_put(st, 0) ||
       !tape_put(st, 0)) {
     stop(st, "out of memory");
@@ -500,6 +507,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
       return;
     }
     f->nattrs++;
+    f->seen |= 1ULL << (aid & 63);
   }
   TAPE(st)[f->start + 2] = f->nattrs;
 }
@@ -511,8 +519,15 @@ static void XMLCALL on_end(void *ud, const XML_Char *name) {
   size_t n = st->text.len - f->text_start;
   int is_table = f->has_children || f->nattrs > 0 || st->depth == 1;
   int *rec;
+  unsigned first = 0;
   (void)name;
   if (st->stop_reason) return;
+  if (st->depth > 1) { /* the first of its name in the parent? (a filter: a set bit only means maybe) */
+    frame *p = &st->frames[st->depth - 1];
+    unsigned long long bit = 1ULL << (f->name & 63);
+    if (!(p->seen & bit)) first = K_FIRST;
+    p->seen |= bit;
+  }
   st->cost += is_table ? XML_COST_TABLE + XML_COST_FIELD * f->nattrs : XML_COST_FIELD + (double)n;
   if (st->cost > st->budget) {
     stop(st, "the document would take more than 6 times its size in memory");
@@ -520,7 +535,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name) {
   }
   if (is_table && (st->depth == 1 || all_space(text, n))) n = 0; /* no _text */
   if (n > 0x7fffffff || !tape_put(st, T_END) ||
-      !tape_put(st, st->depth > 1 ? (int)kinds_under(st, f->name, st->depth - 1) : 0) ||
+      !tape_put(st, st->depth > 1 ? (int)(kinds_under(st, f->name, st->depth - 1) | first) : 0) ||
       !tape_put(st, (int)n) || !cbuf_add(&st->bytes, text, n)) {
     stop(st, "out of memory");
     return;
@@ -597,7 +612,22 @@ static void push_scalar(lua_State *L, unsigned kinds, const char *s, size_t n) {
 /* Stores the value on top into the table at index parent under the name
  * at index `names`[id + 1]; arrays made for a repeat get the metatable at
  * automt, so that a third repeat finds them. */
-static void attach(lua_State *L, int parent, int names, int id, int is_array, int automt) {
+static void attach(lua_State *L, int parent, int names, int id, int is_array, int first,
+                   int automt) {
+  if (first) { /* nothing of this name in the parent yet */
+    lua_rawgeti(L, names, id + 1); /* value key */
+    if (is_array) {
+      lua_createtable(L, 1, 0); /* value key array */
+      lua_pushvalue(L, -3);
+      lua_rawseti(L, -2, 1);
+      lua_rawset(L, parent); /* value */
+      lua_pop(L, 1);
+    } else {
+      lua_insert(L, -2); /* key value */
+      lua_rawset(L, parent);
+    }
+    return;
+  }
   lua_rawgeti(L, names, id + 1); /* value key */
   lua_pushvalue(L, -1);
   lua_rawget(L, parent); /* value key old */
@@ -709,7 +739,7 @@ static int op_build(lua_State *L) {
           lua_setfield(L, -2, "_text");
         }
       }
-      attach(L, slot - 1, names, ids[depth], (kinds & K_ARRAY) != 0, automt);
+      attach(L, slot - 1, names, ids[depth], (kinds & K_ARRAY) != 0, (kinds & K_FIRST) != 0, automt);
       lua_settop(L, slot - 1);
       depth--;
     }

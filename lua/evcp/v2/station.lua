@@ -58,7 +58,9 @@
 --     format = cable/socket from fixedCable, left out when it is not given.
 --
 -- Hostile input: every text is length-checked before any pattern work, and
--- every pattern is linear; counts in the data are never used to allocate.
+-- every pattern is linear; counts in the data are never used to allocate;
+-- EVSEs by uid, a group's references and an EVSE's connector ids are found
+-- by a scan of at most 8 entries, then through a hash (O(n) per station).
 -- The whole v2 station stays reachable as `v2`.
 local type, ipairs, next, tonumber, error, setmetatable = type, ipairs, next, tonumber, error, setmetatable
 local floor, sqrt = math.floor, math.sqrt
@@ -231,11 +233,34 @@ local function list_of(wrapper, key)
   return v
 end
 
-local function has_connector(list, id)
-  for i = 1, #list do
+-- Is a connector with this id in list (an EVSE's connectors)? Past SMALL
+-- connectors, sets[list] (the set of their ids, kept by add_connector)
+-- answers, so that a station of n items costs O(n).
+local function has_connector(list, id, sets)
+  local n = #list
+  if n > SMALL then return sets[list][id] == true end
+  for i = 1, n do
     if list[i].id == id then return true end
   end
   return false
+end
+
+-- Appends connector c to list; returns sets, made once a list outgrows SMALL.
+local function add_connector(list, c, sets)
+  local n = #list + 1
+  list[n] = c
+  if n > SMALL then
+    sets = sets or {}
+    local set = sets[list]
+    if set == nil then
+      set = {}
+      for i = 1, n do set[list[i].id] = true end
+      sets[list] = set
+    else
+      set[c.id] = true
+    end
+  end
+  return sets
 end
 
 ---------------------------------------------------------------------------
@@ -246,10 +271,16 @@ local function name_of(where, i)
 end
 
 --- station.to_v3(st, where [, i]) -> table | nil, message
--- The v3-shaped table of one v2 station (see the header); `where` names the
--- station in messages (with i: the station is where[i]). nil and a message
+-- The v3-shaped table of one v2 station (see the header); `where` (a
+-- string) names the station in messages (with i: the station is where[i]). nil and a message
 -- when the station lacks what a Location needs (a position, an id).
 local function station_to_v3(st, where, index)
+  if type(where) ~= "string" then
+    error("evcp.v2.station.to_v3: argument #2 (where) must be a string, got " .. type(where), 2)
+  end
+  if index ~= nil and type(index) ~= "number" then
+    error("evcp.v2.station.to_v3: argument #3 (i) must be a number or nil, got " .. type(index), 2)
+  end
   if type(st) ~= "table" then return nil, name_of(where, index) .. ": expected a station object" end
   local pos = st.position
   local lat, lng
@@ -271,6 +302,7 @@ local function station_to_v3(st, where, index)
     access = { { lat = ep.latitude, lng = ep.longitude } }
   end
   local evses, nev, by_uid -- by_uid: uid -> EVSE, made once there are more than SMALL
+  local sets -- connectors list -> set of its ids, for lists of more than SMALL
   local groups, ngroups
   local brand, partner = text(st.brand), nil
   local list = list_of(st.connectors, "connector")
@@ -364,11 +396,11 @@ local function station_to_v3(st, where, index)
           if cid == nil then
             -- no connector id: the EVSE's uid, made unique per group
             cid = uid
-            if has_connector(conns, cid) then cid = uid .. "/" .. gi end
+            if has_connector(conns, cid, sets) then cid = uid .. "/" .. gi end
           end
-          if not has_connector(conns, cid) then
-            conns[#conns + 1] = { id = cid, standard = standard, standards = standards, v2TypeId = tid,
-              format = fmt, powerType = power_type, maxVoltage = volts, maxCurrent = amps, maxPower = max_power }
+          if not has_connector(conns, cid, sets) then
+            sets = add_connector(conns, { id = cid, standard = standard, standards = standards, v2TypeId = tid,
+              format = fmt, powerType = power_type, maxVoltage = volts, maxCurrent = amps, maxPower = max_power }, sets)
             -- the group's reference to it
             local ref
             if ref_of then

@@ -81,6 +81,19 @@ static void check_self(lua_State *L, vclass c, const char *fname) {
                luaL_typename(L, 1));
 }
 
+/* check_self for a method of class c (its upvalue 1 is the class's
+ * metatable: see new_view_class), without the registry lookup. */
+static void check_method(lua_State *L, vclass c, const char *fname) {
+  int ok = 0;
+  if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
+    ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+  }
+  if (!ok)
+    evcp_error(L, "%s: self must be an %s (call it with ':'), got %s", fname, class_names[c],
+               luaL_typename(L, 1));
+}
+
 static int is_jsonnull(lua_State *L, int idx) {
   return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == NULL;
 }
@@ -478,19 +491,19 @@ static int push_iterator(lua_State *L, vclass cls, const char *field) {
 
 /* loc:evses() -> iterator over Evse objects */
 static int location_evses(lua_State *L) {
-  check_self(L, C_LOCATION, "evcp.Location:evses");
+  check_method(L, C_LOCATION, "evcp.Location:evses");
   return push_iterator(L, C_EVSE, "evses");
 }
 
 /* loc:connector_groups() -> iterator over ConnectorGroup objects */
 static int location_groups(lua_State *L) {
-  check_self(L, C_LOCATION, "evcp.Location:connector_groups");
+  check_method(L, C_LOCATION, "evcp.Location:connector_groups");
   return push_iterator(L, C_GROUP, "connectorGroups");
 }
 
 /* loc:tariffs() -> iterator over Tariff objects */
 static int location_tariffs(lua_State *L) {
-  check_self(L, C_LOCATION, "evcp.Location:tariffs");
+  check_method(L, C_LOCATION, "evcp.Location:tariffs");
   return push_iterator(L, C_TARIFF, "tariffs");
 }
 
@@ -544,7 +557,7 @@ static int location_evse(lua_State *L) {
 
 /* evse:connectors() -> iterator over Connector objects */
 static int evse_connectors(lua_State *L) {
-  check_self(L, C_EVSE, "evcp.Evse:connectors");
+  check_method(L, C_EVSE, "evcp.Evse:connectors");
   return push_iterator(L, C_CONNECTOR, "connectors");
 }
 
@@ -1025,6 +1038,8 @@ static void new_view_class(lua_State *L, vclass c, lua_CFunction tostr, const lu
   luaL_getmetatable(L, name);
   lua_getfield(L, -1, "__index"); /* the methods */
   luaL_setfuncs(L, common, 0);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, extra, 1); /* again, with the metatable as upvalue (check_method) */
   lua_pushvalue(L, -2);
   lua_pushstring(L, name);
   if (is_location) lua_pushboolean(L, 1);

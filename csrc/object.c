@@ -31,6 +31,14 @@
  *
  * Every function reachable from a metatable checks its self, and misuse
  * errors name the method ("evcp.Location:evse: ...").
+ *
+ * Speed (issue 7 section 6, measured with callgrind on the v3-traverse walk):
+ * __index stays a C function on LuaJIT too. Two Lua versions the JIT could
+ * compile were slower: one reading fields through a weak view -> node table
+ * (recording every new view in it cost more than the C calls it saved), and
+ * one finding only the methods in Lua before calling C (trace stitching
+ * around the C call). Child iterators stay lazy for the same reason: making
+ * all children at once and stepping in Lua cost more than one C call a step.
  */
 #include <math.h>
 #include <stdio.h>
@@ -77,6 +85,19 @@ static int is_class(lua_State *L, int idx, vclass c) {
 
 static void check_self(lua_State *L, vclass c, const char *fname) {
   if (!is_class(L, 1, c))
+    evcp_error(L, "%s: self must be an %s (call it with ':'), got %s", fname, class_names[c],
+               luaL_typename(L, 1));
+}
+
+/* check_self for a method of class c (its upvalue 1 is the class's
+ * metatable: see new_view_class), without the registry lookup. */
+static void check_method(lua_State *L, vclass c, const char *fname) {
+  int ok = 0;
+  if (lua_type(L, 1) == LUA_TUSERDATA && lua_getmetatable(L, 1)) {
+    ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+  }
+  if (!ok)
     evcp_error(L, "%s: self must be an %s (call it with ':'), got %s", fname, class_names[c],
                luaL_typename(L, 1));
 }
@@ -478,19 +499,19 @@ static int push_iterator(lua_State *L, vclass cls, const char *field) {
 
 /* loc:evses() -> iterator over Evse objects */
 static int location_evses(lua_State *L) {
-  check_self(L, C_LOCATION, "evcp.Location:evses");
+  check_method(L, C_LOCATION, "evcp.Location:evses");
   return push_iterator(L, C_EVSE, "evses");
 }
 
 /* loc:connector_groups() -> iterator over ConnectorGroup objects */
 static int location_groups(lua_State *L) {
-  check_self(L, C_LOCATION, "evcp.Location:connector_groups");
+  check_method(L, C_LOCATION, "evcp.Location:connector_groups");
   return push_iterator(L, C_GROUP, "connectorGroups");
 }
 
 /* loc:tariffs() -> iterator over Tariff objects */
 static int location_tariffs(lua_State *L) {
-  check_self(L, C_LOCATION, "evcp.Location:tariffs");
+  check_method(L, C_LOCATION, "evcp.Location:tariffs");
   return push_iterator(L, C_TARIFF, "tariffs");
 }
 
@@ -544,7 +565,7 @@ static int location_evse(lua_State *L) {
 
 /* evse:connectors() -> iterator over Connector objects */
 static int evse_connectors(lua_State *L) {
-  check_self(L, C_EVSE, "evcp.Evse:connectors");
+  check_method(L, C_EVSE, "evcp.Evse:connectors");
   return push_iterator(L, C_CONNECTOR, "connectors");
 }
 
@@ -790,44 +811,78 @@ static int tariff_tostring(lua_State *L) {
 
 /* ---- building views from decoded documents ----------------------------- */
 
+/* The keys the readers check, pushed once per core.location(s) call (slots
+ * keys + K_*) and read with lua_rawget: lua_getfield would make each key
+ * string again (hash and intern) for every EVSE. */
+enum { K_ID, K_LOCATION, K_LAT, K_LNG, K_EVSES, K_CONNECTORS, K_GROUPS, K_TARIFFS, K_COUNT };
+static const char *const key_names[K_COUNT] = {"id",  "location",   "lat",             "lng",
+                                               "evses", "connectors", "connectorGroups", "tariffs"};
+
+/* Pushes the K_COUNT keys; returns the slot of the first. */
+static int push_keys(lua_State *L) {
+  int i;
+  luaL_checkstack(L, K_COUNT + 8, "evcp: out of stack");
+  for (i = 0; i < K_COUNT; i++) lua_pushstring(L, key_names[i]);
+  return lua_gettop(L) - K_COUNT + 1;
+}
+
+/* Pushes field key_names[k] of the table at idx (an absolute index); returns
+ * its type. */
+static int get_key(lua_State *L, int idx, int keys, int k) {
+  lua_pushvalue(L, keys + k);
+  lua_rawget(L, idx);
+  return lua_type(L, -1);
+}
+
+/* The path of a location in messages: "location", or "items[i]" (item i). */
+static void path_of(char path[32], int item) {
+  if (item > 0) snprintf(path, 32, "items[%d]", item);
+  else memcpy(path, "location", sizeof "location");
+}
+
 /*
- * Checks that field k of the table at idx, when present, is an array of
- * objects. On failure pushes a message naming the path (path, then
+ * Checks that field k of the table at idx (absolute), when present, is an
+ * array of objects. On failure pushes a message naming the path (path, then
  * ".evses[at]" when at > 0, then ".k") and returns 0. The path is formatted
  * only on failure: this runs for every EVSE of every location parsed.
  */
-static int check_object_array(lua_State *L, int idx, const char *k, const char *path, int at) {
-  int i, n, evses = at == 0 && strcmp(k, "evses") == 0;
-  lua_getfield(L, idx, k);
-  if (lua_isnil(L, -1) || is_jsonnull(L, -1)) {
+static int check_object_array(lua_State *L, int idx, int keys, int k, int item, int at) {
+  int i, n, arr, t = get_key(L, idx, keys, k);
+  const char *name = key_names[k];
+  char path[32];
+  if (t == LUA_TNIL || (t == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL)) {
     lua_pop(L, 1);
     return 1;
   }
-  if (lua_type(L, -1) != LUA_TTABLE) {
+  if (t != LUA_TTABLE) {
     lua_pop(L, 1);
-    if (at > 0) lua_pushfstring(L, "%s.evses[%d].%s: expected an array", path, at, k);
-    else lua_pushfstring(L, "%s.%s: expected an array", path, k);
+    path_of(path, item);
+    if (at > 0) lua_pushfstring(L, "%s.evses[%d].%s: expected an array", path, at, name);
+    else lua_pushfstring(L, "%s.%s: expected an array", path, name);
     return 0;
   }
-  n = (int)lua_rawlen(L, -1);
+  arr = lua_gettop(L);
+  n = (int)lua_rawlen(L, arr);
   if (n == 0) { /* an empty array, or a JSON object where the array belongs */
     lua_pushnil(L);
-    if (lua_next(L, -2) != 0) {
+    if (lua_next(L, arr) != 0) {
       lua_pop(L, 3);
-      if (at > 0) lua_pushfstring(L, "%s.evses[%d].%s: expected an array", path, at, k);
-      else lua_pushfstring(L, "%s.%s: expected an array", path, k);
+      path_of(path, item);
+      if (at > 0) lua_pushfstring(L, "%s.evses[%d].%s: expected an array", path, at, name);
+      else lua_pushfstring(L, "%s.%s: expected an array", path, name);
       return 0;
     }
   }
   for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, -1, i);
+    lua_rawgeti(L, arr, i);
     if (lua_type(L, -1) != LUA_TTABLE) {
       lua_pop(L, 2);
-      if (at > 0) lua_pushfstring(L, "%s.evses[%d].%s[%d]: expected an object", path, at, k, i);
-      else lua_pushfstring(L, "%s.%s[%d]: expected an object", path, k, i);
+      path_of(path, item);
+      if (at > 0) lua_pushfstring(L, "%s.evses[%d].%s[%d]: expected an object", path, at, name, i);
+      else lua_pushfstring(L, "%s.%s[%d]: expected an object", path, name, i);
       return 0;
     }
-    if (evses && !check_object_array(L, lua_gettop(L), "connectors", path, i)) {
+    if (k == K_EVSES && at == 0 && !check_object_array(L, arr + 1, keys, K_CONNECTORS, item, i)) {
       lua_insert(L, -3); /* message below the array and the element */
       lua_pop(L, 2);
       return 0;
@@ -838,49 +893,53 @@ static int check_object_array(lua_State *L, int idx, const char *k, const char *
   return 1;
 }
 
-static int check_coordinate(lua_State *L, int idx, const char *k, lua_Number limit) {
+static int check_coordinate(lua_State *L, int idx, int keys, int k, lua_Number limit) {
   lua_Number v;
-  int ok;
-  lua_getfield(L, idx, k);
+  int ok = get_key(L, idx, keys, k) == LUA_TNUMBER;
   v = lua_tonumber(L, -1);
-  ok = lua_type(L, -1) == LUA_TNUMBER && v >= -limit && v <= limit;
+  ok = ok && v >= -limit && v <= limit;
   lua_pop(L, 1);
   return ok;
 }
 
 /*
- * Validates the table at idx as a ChargingLocation. Returns 1, or pushes a
- * message and returns 0.
+ * Validates the table at idx as a ChargingLocation (keys: see push_keys).
+ * Returns 1, or pushes a message and returns 0.
  */
-static int check_location(lua_State *L, int idx, const char *path) {
+static int check_location(lua_State *L, int idx, int keys, int item) {
+  char path[32];
   int t;
+  idx = absindex(L, idx);
   if (lua_type(L, idx) != LUA_TTABLE) {
+    path_of(path, item);
     lua_pushfstring(L, "%s: expected a location object", path);
     return 0;
   }
-  lua_getfield(L, idx, "id");
-  t = lua_type(L, -1);
+  t = get_key(L, idx, keys, K_ID);
   lua_pop(L, 1);
   if (t != LUA_TSTRING) {
+    path_of(path, item);
     lua_pushfstring(L, "%s.id: expected a string", path);
     return 0;
   }
-  lua_getfield(L, idx, "location");
-  t = lua_type(L, -1);
+  t = get_key(L, idx, keys, K_LOCATION);
   if (t != LUA_TTABLE) {
     lua_pop(L, 1);
+    path_of(path, item);
     lua_pushfstring(L, "%s.location: expected an object", path);
     return 0;
   }
-  if (!check_coordinate(L, -1, "lat", 90) || !check_coordinate(L, -1, "lng", 180)) {
+  if (!check_coordinate(L, lua_gettop(L), keys, K_LAT, 90) ||
+      !check_coordinate(L, lua_gettop(L), keys, K_LNG, 180)) {
     lua_pop(L, 1);
+    path_of(path, item);
     lua_pushfstring(L, "%s.location: expected lat in -90..90 and lng in -180..180", path);
     return 0;
   }
   lua_pop(L, 1);
-  return check_object_array(L, idx, "evses", path, 0) &&
-         check_object_array(L, idx, "connectorGroups", path, 0) &&
-         check_object_array(L, idx, "tariffs", path, 0);
+  return check_object_array(L, idx, keys, K_EVSES, item, 0) &&
+         check_object_array(L, idx, keys, K_GROUPS, item, 0) &&
+         check_object_array(L, idx, keys, K_TARIFFS, item, 0);
 }
 
 /*
@@ -889,7 +948,7 @@ static int check_location(lua_State *L, int idx, const char *path) {
  */
 static int core_location(lua_State *L) {
   lua_settop(L, 1);
-  if (!check_location(L, 1, "location")) {
+  if (!check_location(L, 1, push_keys(L), 0)) {
     lua_pushnil(L);
     lua_insert(L, -2);
     return 2;
@@ -904,7 +963,7 @@ static int core_location(lua_State *L) {
  * Location objects, missingItems an array of strings (empty when absent).
  */
 static int core_locations(lua_State *L) {
-  int i, n;
+  int i, n, keys;
   lua_settop(L, 1);
   if (lua_type(L, 1) != LUA_TTABLE) {
     lua_pushnil(L);
@@ -922,11 +981,10 @@ static int core_locations(lua_State *L) {
   }
   n = (int)lua_rawlen(L, 2);
   lua_createtable(L, n, 0); /* 3: result items */
+  keys = push_keys(L);      /* 4.. */
   for (i = 1; i <= n; i++) {
-    char path[32];
     lua_rawgeti(L, 2, i);
-    snprintf(path, sizeof path, "items[%d]", i);
-    if (!check_location(L, -1, path)) {
+    if (!check_location(L, -1, keys, i)) {
       lua_pushnil(L);
       lua_insert(L, -2);
       return 2;
@@ -935,6 +993,7 @@ static int core_locations(lua_State *L) {
     lua_rawseti(L, 3, i);
     lua_pop(L, 1);
   }
+  lua_settop(L, 3);
   lua_getfield(L, 1, "missingItems"); /* 4 */
   if (lua_isnil(L, 4) || is_jsonnull(L, 4)) {
     lua_pop(L, 1);
@@ -987,6 +1046,8 @@ static void new_view_class(lua_State *L, vclass c, lua_CFunction tostr, const lu
   luaL_getmetatable(L, name);
   lua_getfield(L, -1, "__index"); /* the methods */
   luaL_setfuncs(L, common, 0);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, extra, 1); /* again, with the metatable as upvalue (check_method) */
   lua_pushvalue(L, -2);
   lua_pushstring(L, name);
   if (is_location) lua_pushboolean(L, 1);

@@ -77,6 +77,12 @@ local function send(s, plans)
   return s.policy:run(s.transport, plans, s.prepare), ctxs
 end
 
+-- The same for one plan; returns its result and ctx.
+local function send1(s, p)
+  local ctx = locate(s, p)
+  return s.policy:run(s.transport, { p }, s.prepare)[1], ctx
+end
+
 -- Errors leave the client only after every string in them is scrubbed.
 local function out(s, v, err)
   if v == nil and err ~= nil then auth.scrub_error(s.auth, err) end
@@ -109,8 +115,8 @@ end
 function Client:location(id, opts)
   local s = open_state(self, "location")
   local p = check.call(v3.location_plan, id, opts)
-  local results, ctxs = send(s, { p })
-  return out(s, v3.location_read(results[1], ctxs[1], s.limits3))
+  local res, ctx = send1(s, p)
+  return out(s, v3.location_read(res, ctx, s.limits3))
 end
 
 --- client:locations(ids, opts) -> {items, missing} | nil, err
@@ -125,16 +131,16 @@ end
 function Client:country_metadata(codes, opts)
   local s = open_state(self, "country_metadata")
   local p = check.call(v3.country_metadata_plan, codes, opts)
-  local results, ctxs = send(s, { p })
-  return out(s, v3.plain_read(results[1], ctxs[1], p, s.limits_plain))
+  local res, ctx = send1(s, p)
+  return out(s, v3.plain_read(res, ctx, p, s.limits_plain))
 end
 
 local function service(name)
   return function(self, opts)
     local s = open_state(self, name)
     local p = check.call(v3.service_plan, name, opts)
-    local results, ctxs = send(s, { p })
-    return out(s, v3.plain_read(results[1], ctxs[1], p, s.limits_plain))
+    local res, ctx = send1(s, p)
+    return out(s, v3.plain_read(res, ctx, p, s.limits_plain))
   end
 end
 
@@ -149,8 +155,8 @@ Client.openapi = service("openapi")
 -- API v2 (client.v2)
 
 local function v2_call(s, p)
-  local results, ctxs = send(s, { p })
-  return out(s, v2.read(results[1], ctxs[1], p, s.max_body))
+  local res, ctx = send1(s, p)
+  return out(s, v2.read(res, ctx, p, s.max_body))
 end
 
 --- client.v2:stations(opts) -> {items = {Location...}, hasMore, count} | nil, err

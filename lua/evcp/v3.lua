@@ -357,21 +357,28 @@ function M.locations_read(results, ctxs, job, limits)
     if err then
       failure = failure or err
     else
-      for _, loc in ipairs(items) do found[core_content_id(loc.id)] = loc end
-      for _, m in ipairs(miss) do missing[core_content_id(m)] = true end
+      for k = 1, #items do
+        local loc = items[k]
+        found[core_content_id(loc.id)] = loc
+      end
+      for k = 1, #miss do missing[core_content_id(miss[k])] = true end
     end
   end
-  local out = { items = {}, missing = {} }
-  local items, miss = out.items, out.missing
+  -- the caller's order, with counters (no # on growing lists)
+  local items, miss, ni, nm = {}, {}, 0, 0
   local cids, ids = job.cids, job.ids
   for i = 1, job.n do
-    local loc = found[cids[i]]
+    local cid = cids[i]
+    local loc = found[cid]
     if loc then
-      items[#items + 1] = loc
-    elseif missing[cids[i]] then
-      miss[#miss + 1] = ids[i]
+      ni = ni + 1
+      items[ni] = loc
+    elseif missing[cid] then
+      nm = nm + 1
+      miss[nm] = ids[i]
     end
   end
+  local out = { items = items, missing = miss }
   if failure then
     failure.partial = out
     return nil, failure

@@ -102,19 +102,38 @@ static int id_fail(lua_State *L, int code) {
   return 2;
 }
 
+/* id_check's verdict on s[0..n): 0 (usable; *cid = where its content id
+ * starts) or a reason code 2..6. One pass over the bytes. */
+static int id_code(const unsigned char *s, size_t n, lua_Integer maxlen, size_t *cid) {
+  size_t i, a = 0, comma = 0; /* comma: 1 + index of the last ',' */
+  if (n == 0) return 2;
+  if (maxlen >= 0 && n > (size_t)maxlen) return 3;
+  for (i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    if (c <= ',') {
+      if (c < 0x20) return 4;
+      if (c == ',') comma = i + 1;
+    } else if (c == ':') {
+      a = i + 1;
+    } else if (c == 0x7f) {
+      return 4;
+    }
+  }
+  if (a == n) return 5;
+  if (comma > a) return 6;
+  *cid = a;
+  return 0;
+}
+
 static int core_id_check(lua_State *L) {
-  size_t n, i, a;
+  size_t n, a = 0;
   const unsigned char *s;
+  int code;
   lua_Integer maxlen = luaL_checkinteger(L, 2);
   if (lua_type(L, 1) != LUA_TSTRING) return id_fail(L, 1);
   s = (const unsigned char *)lua_tolstring(L, 1, &n);
-  if (n == 0) return id_fail(L, 2);
-  if (maxlen >= 0 && n > (size_t)maxlen) return id_fail(L, 3);
-  for (i = 0; i < n; i++)
-    if (s[i] < 0x20 || s[i] == 0x7f) return id_fail(L, 4);
-  a = after_last_colon((const char *)s, n);
-  if (a == n) return id_fail(L, 5);
-  if (memchr(s + a, ',', n - a) != NULL) return id_fail(L, 6);
+  code = id_code(s, n, maxlen, &a);
+  if (code != 0) return id_fail(L, code);
   if (a == 0) lua_settop(L, 1);
   else lua_pushlstring(L, (const char *)s + a, n - a);
   return 1;
@@ -158,24 +177,11 @@ static int core_id_list(lua_State *L) {
   lua_createtable(L, (int)n, 0); /* 4: given */
   lua_createtable(L, 0, (int)n); /* 5: seen */
   for (i = 1; i <= n; i++) {
-    size_t len, a;
-    const unsigned char *s;
-    int bad = 0;
+    size_t len = 0, a = 0;
+    const unsigned char *s = NULL;
     lua_rawgeti(L, 1, (int)i); /* 6 */
-    if (lua_type(L, 6) != LUA_TSTRING) {
-      bad = 1;
-    } else {
-      size_t j;
-      s = (const unsigned char *)lua_tolstring(L, 6, &len);
-      if (len == 0 || (maxlen >= 0 && len > (size_t)maxlen)) bad = 1;
-      for (j = 0; j < len && !bad; j++)
-        if (s[j] < 0x20 || s[j] == 0x7f) bad = 1;
-      if (!bad) {
-        a = after_last_colon((const char *)s, len);
-        if (a == len || memchr(s + a, ',', len - a) != NULL) bad = 1;
-      }
-    }
-    if (bad) {
+    if (lua_type(L, 6) == LUA_TSTRING) s = (const unsigned char *)lua_tolstring(L, 6, &len);
+    if (s == NULL || id_code(s, len, maxlen, &a) != 0) {
       lua_pushnil(L);
       lua_pushinteger(L, i);
       lua_pushvalue(L, 6);

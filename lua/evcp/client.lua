@@ -21,7 +21,7 @@ local errors = require("evcp.error")
 local v3 = require("evcp.v3")
 local v2 = require("evcp.v2")
 
-local type, tostring, ipairs, setmetatable, error = type, tostring, ipairs, setmetatable, error
+local type, tostring, setmetatable, error = type, tostring, setmetatable, error
 local fail = check.fail
 
 local M = {}

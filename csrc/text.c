@@ -10,7 +10,26 @@
  *                       true, ',' ';' ':' stay literal too (HERE's list
  *                       separators in query values). s itself when nothing
  *                       needs escaping.
+ *   core.content_id(s)  -> the part of s after its last ':' (s itself when
+ *                       there is none)
+ *   core.id_check(s, maxlen) -> the content id of s, or nil and a reason
+ *                       code when s is not a usable location id: 1 not a
+ *                       string, 2 empty, 3 longer than maxlen bytes, 4 a
+ *                       control byte, 5 an empty content id, 6 a ',' in
+ *                       the content id.
+ *   core.array_len(v [, max]) -> n when v is a table without a metatable
+ *                       whose keys are exactly 1..n (n <= max when given);
+ *                       nil otherwise (the caller then finds out why, in
+ *                       Lua, and says so).
+ *   core.id_list(ids, n, maxlen) -> cids, order, given | nil, i, ids[i]:
+ *                       for the plain array ids[1..n] (no metatable; see
+ *                       array_len), cids[i] = the content id of ids[i],
+ *                       order = the distinct content ids in first-seen
+ *                       order, given = a copy of ids; or the index and value
+ *                       of the first id id_check refuses. All tables are
+ *                       made at their final size.
  */
+#include <math.h>
 #include <string.h>
 
 #include "evcp.h"
@@ -61,9 +80,142 @@ static int core_percent_encode(lua_State *L) {
   return 1;
 }
 
+/* index just after the last ':' of s[0..n), 0 when there is none */
+static size_t after_last_colon(const char *s, size_t n) {
+  size_t i = n;
+  while (i > 0 && s[i - 1] != ':') i--;
+  return i;
+}
+
+static int core_content_id(lua_State *L) {
+  size_t n, a;
+  const char *s = luaL_checklstring(L, 1, &n);
+  a = after_last_colon(s, n);
+  if (a == 0) lua_settop(L, 1);
+  else lua_pushlstring(L, s + a, n - a);
+  return 1;
+}
+
+static int id_fail(lua_State *L, int code) {
+  lua_pushnil(L);
+  lua_pushinteger(L, code);
+  return 2;
+}
+
+/* id_check's verdict on s[0..n): 0 (usable; *cid = where its content id
+ * starts) or a reason code 2..6. One pass over the bytes. */
+static int id_code(const unsigned char *s, size_t n, lua_Integer maxlen, size_t *cid) {
+  size_t i, a = 0, comma = 0; /* comma: 1 + index of the last ',' */
+  if (n == 0) return 2;
+  if (maxlen >= 0 && n > (size_t)maxlen) return 3;
+  for (i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    if (c <= ',') {
+      if (c < 0x20) return 4;
+      if (c == ',') comma = i + 1;
+    } else if (c == ':') {
+      a = i + 1;
+    } else if (c == 0x7f) {
+      return 4;
+    }
+  }
+  if (a == n) return 5;
+  if (comma > a) return 6;
+  *cid = a;
+  return 0;
+}
+
+static int core_id_check(lua_State *L) {
+  size_t n, a = 0;
+  const unsigned char *s;
+  int code;
+  lua_Integer maxlen = luaL_checkinteger(L, 2);
+  if (lua_type(L, 1) != LUA_TSTRING) return id_fail(L, 1);
+  s = (const unsigned char *)lua_tolstring(L, 1, &n);
+  code = id_code(s, n, maxlen, &a);
+  if (code != 0) return id_fail(L, code);
+  if (a == 0) lua_settop(L, 1);
+  else lua_pushlstring(L, (const char *)s + a, n - a);
+  return 1;
+}
+
+static int core_array_len(lua_State *L) {
+  lua_Number max = luaL_optnumber(L, 2, -1), top = 0;
+  size_t count = 0;
+  if (lua_type(L, 1) != LUA_TTABLE || lua_getmetatable(L, 1)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_settop(L, 1);
+  lua_pushnil(L);
+  while (lua_next(L, 1) != 0) {
+    lua_Number k;
+    lua_pop(L, 1);
+    if (lua_type(L, -1) != LUA_TNUMBER) goto no;
+    k = lua_tonumber(L, -1);
+    if (!(k >= 1) || floor(k) != k || (max >= 0 && k > max)) goto no;
+    if (k > top) top = k;
+    count++;
+  }
+  /* distinct integer keys in 1..top, as many as top: no holes */
+  if ((lua_Number)count != top) goto no;
+  lua_pushinteger(L, (lua_Integer)count);
+  return 1;
+no:
+  lua_pushnil(L);
+  return 1;
+}
+
+static int core_id_list(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 2), maxlen = luaL_checkinteger(L, 3), i, m = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (n < 0 || n > 0x7fffffff) return luaL_argerror(L, 2, "count out of range");
+  lua_settop(L, 1);
+  luaL_checkstack(L, 8, "id_list");
+  lua_createtable(L, (int)n, 0); /* 2: cids */
+  lua_createtable(L, (int)n, 0); /* 3: order */
+  lua_createtable(L, (int)n, 0); /* 4: given */
+  lua_createtable(L, 0, (int)n); /* 5: seen */
+  for (i = 1; i <= n; i++) {
+    size_t len = 0, a = 0;
+    const unsigned char *s = NULL;
+    lua_rawgeti(L, 1, (int)i); /* 6 */
+    if (lua_type(L, 6) == LUA_TSTRING) s = (const unsigned char *)lua_tolstring(L, 6, &len);
+    if (s == NULL || id_code(s, len, maxlen, &a) != 0) {
+      lua_pushnil(L);
+      lua_pushinteger(L, i);
+      lua_pushvalue(L, 6);
+      return 3;
+    }
+    lua_pushvalue(L, 6);
+    lua_rawseti(L, 4, (int)i); /* given[i] */
+    if (a > 0) lua_pushlstring(L, (const char *)s + a, len - a);
+    else lua_pushvalue(L, 6); /* 7: cid */
+    lua_pushvalue(L, 7);
+    lua_rawseti(L, 2, (int)i); /* cids[i] */
+    lua_pushvalue(L, 7);
+    lua_rawget(L, 5);
+    if (lua_isnil(L, -1)) {
+      lua_pushvalue(L, 7);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, 5);
+      lua_pushvalue(L, 7);
+      lua_rawseti(L, 3, (int)++m); /* order[m] */
+    }
+    lua_settop(L, 5);
+  }
+  lua_settop(L, 4);
+  return 3;
+}
+
 int evcp_text_open(lua_State *L) {
-  static const luaL_Reg funcs[] = {
-      {"text_bad", core_text_bad}, {"percent_encode", core_percent_encode}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"text_bad", core_text_bad},
+                                   {"percent_encode", core_percent_encode},
+                                   {"content_id", core_content_id},
+                                   {"id_check", core_id_check},
+                                   {"array_len", core_array_len},
+                                   {"id_list", core_id_list},
+                                   {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   return 0;
 }

@@ -41,9 +41,11 @@ local function scrubber(forms)
   end
 end
 
+-- The fields live in a table of their own behind an empty, read-only proxy;
+-- plain __index tables (no function) keep a:apply(req) a table lookup.
 local function new(kind, apply, forms)
-  local fields = { kind = kind, apply = apply, scrub = scrubber(forms) }
-  return setmetatable({}, { __index = function(_, k) return fields[k] or Auth[k] end,
+  local fields = setmetatable({ kind = kind, apply = apply, scrub = scrubber(forms) }, Auth)
+  return setmetatable({}, { __index = fields,
     __newindex = Auth.__newindex, __tostring = Auth.__tostring, __name = "evcp.Auth",
     __metatable = "evcp.Auth" })
 end

@@ -9,7 +9,8 @@
 local type, error, pcall, setmetatable, getmetatable, tostring, pairs =
   type, error, pcall, setmetatable, getmetatable, tostring, pairs
 
-local text_bad = require("evcp.core").text_bad
+local core = require("evcp.core")
+local text_bad, array_len = core.text_bad, core.array_len
 
 local M = {}
 
@@ -60,6 +61,10 @@ end
 
 --- Raises unless v is an array (keys 1..n, no holes, no other keys); returns n.
 function M.array(fname, what, v, max)
+  -- a plain table that is an array within max: one C pass (core.array_len);
+  -- anything else goes the long way below, which says what is wrong
+  local fast = array_len(v, max)
+  if fast then return fast end
   if type(v) ~= "table" then fail(fname, what, "must be an array, got " .. type(v)) end
   local n = 0
   for k in pairs(v) do

@@ -21,7 +21,7 @@ local errors = require("evcp.error")
 local v3 = require("evcp.v3")
 local v2 = require("evcp.v2")
 
-local type, tostring, ipairs, setmetatable, error = type, tostring, ipairs, setmetatable, error
+local type, tostring, setmetatable, error = type, tostring, setmetatable, error
 local fail = check.fail
 
 local M = {}
@@ -45,28 +45,42 @@ local V2 = {}     -- the methods of client.v2
 ---------------------------------------------------------------------------
 -- sending plans
 
+local query, shown_url = url.query, errors.shown_url
+
 -- Fills plan.url (without credentials) and returns the context errors show.
 local function locate(s, p)
-  local q = url.query(p.query)
-  local u = s.bases[p.api] .. p.path
-  if q ~= "" then u = u .. "?" .. q end
+  local q = query(p.query)
+  local u
+  if q ~= "" then u = s.bases[p.api] .. p.path .. "?" .. q else u = s.bases[p.api] .. p.path end
   p.url = u
-  return { url = errors.shown_url(p.method, u), request_id = p.request_id }
+  return { url = shown_url(p.method, u), request_id = p.request_id }
+end
+
+-- The function that turns a located plan into a request record, once per
+-- attempt (policy.run calls it): fresh tables every time, so that nothing
+-- a transport or an authenticator does to one record reaches another.
+local function preparer(a)
+  local apply = a.apply
+  return function(p)
+    local headers = { Accept = p.accept }
+    if p.request_id then headers["X-Request-ID"] = p.request_id end
+    local req = { method = p.method, url = p.url, headers = headers }
+    apply(a, req)
+    return req
+  end
 end
 
 -- Sends plans through the policy and the transport; returns results, ctxs.
 local function send(s, plans)
   local ctxs = {}
-  for i, p in ipairs(plans) do ctxs[i] = locate(s, p) end
-  local a = s.auth
-  local results = s.policy:run(s.transport, plans, function(p)
-    local headers = { Accept = p.accept }
-    if p.request_id then headers["X-Request-ID"] = p.request_id end
-    local req = { method = p.method, url = p.url, headers = headers }
-    a:apply(req)
-    return req
-  end)
-  return results, ctxs
+  for i = 1, #plans do ctxs[i] = locate(s, plans[i]) end
+  return s.policy:run(s.transport, plans, s.prepare), ctxs
+end
+
+-- The same for one plan; returns its result and ctx.
+local function send1(s, p)
+  local ctx = locate(s, p)
+  return s.policy:run(s.transport, { p }, s.prepare)[1], ctx
 end
 
 -- Errors leave the client only after every string in them is scrubbed.
@@ -101,8 +115,8 @@ end
 function Client:location(id, opts)
   local s = open_state(self, "location")
   local p = check.call(v3.location_plan, id, opts)
-  local results, ctxs = send(s, { p })
-  return out(s, v3.location_read(results[1], ctxs[1], s.limits3))
+  local res, ctx = send1(s, p)
+  return out(s, v3.location_read(res, ctx, s.limits3))
 end
 
 --- client:locations(ids, opts) -> {items, missing} | nil, err
@@ -117,16 +131,16 @@ end
 function Client:country_metadata(codes, opts)
   local s = open_state(self, "country_metadata")
   local p = check.call(v3.country_metadata_plan, codes, opts)
-  local results, ctxs = send(s, { p })
-  return out(s, v3.plain_read(results[1], ctxs[1], p, s.limits_plain))
+  local res, ctx = send1(s, p)
+  return out(s, v3.plain_read(res, ctx, p, s.limits_plain))
 end
 
 local function service(name)
   return function(self, opts)
     local s = open_state(self, name)
     local p = check.call(v3.service_plan, name, opts)
-    local results, ctxs = send(s, { p })
-    return out(s, v3.plain_read(results[1], ctxs[1], p, s.limits_plain))
+    local res, ctx = send1(s, p)
+    return out(s, v3.plain_read(res, ctx, p, s.limits_plain))
   end
 end
 
@@ -141,8 +155,8 @@ Client.openapi = service("openapi")
 -- API v2 (client.v2)
 
 local function v2_call(s, p)
-  local results, ctxs = send(s, { p })
-  return out(s, v2.read(results[1], ctxs[1], p, s.max_body))
+  local res, ctx = send1(s, p)
+  return out(s, v2.read(res, ctx, p, s.max_body))
 end
 
 --- client.v2:stations(opts) -> {items = {Location...}, hasMore, count} | nil, err
@@ -377,7 +391,7 @@ local function new(opts)
   end
   local s = {
     bases = { v3 = base, v2 = v2_base },
-    auth = a, transport = transport, owns_transport = owns,
+    auth = a, prepare = preparer(a), transport = transport, owns_transport = owns,
     policy = policy.new({ max_attempts = opts.max_attempts }),
     max_body = max_body, closed = false,
     limits3 = v3.limits(max_body), limits_plain = v2.limits(max_body, v2.MAX_LOOKUP_ITEMS),

@@ -28,10 +28,14 @@ end
 function M.query(list)
   local n = #list
   if n == 0 then return "" end
+  if n == 1 then -- the usual case: no list of parts to build
+    local p = list[1]
+    return p[1] .. "=" .. encode(p[2], true)
+  end
   local parts = {}
   for i = 1, n do
     local p = list[i]
-    parts[i] = p[1] .. "=" .. M.value(p[2])
+    parts[i] = p[1] .. "=" .. encode(p[2], true)
   end
   return table.concat(parts, "&")
 end

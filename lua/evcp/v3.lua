@@ -80,27 +80,28 @@ local ACCEPT = "application/json"
 ---------------------------------------------------------------------------
 -- ids
 
+local core_content_id, id_check = core.content_id, core.id_check
+local id_list, getmetatable = core.id_list, getmetatable
+
 --- The content id of a location id: its last colon-separated component
 -- (HERE's IdParameter pattern (([^:]*:)*)(.*) keeps only that part).
 function M.content_id(id)
   if type(id) ~= "string" then
     error("evcp.v3.content_id: argument #1 (id) must be a string, got " .. type(id), 2)
   end
-  local last = id:find(":", 1, true)
-  if not last then return id end
-  while true do
-    local nxt = id:find(":", last + 1, true)
-    if not nxt then return id:sub(last + 1) end
-    last = nxt
-  end
+  return core_content_id(id)
 end
 
+-- what: the argument's name, or the index of the id in a batch (its name,
+-- "ids[i]", is only made when the id is refused).
+local ID_PROBLEMS = { [5] = "has an empty content id (the part after the last ':')",
+  [6] = "must not contain ','" }
 local function check_id(fname, what, id)
-  check.text(fname, what, id, 1024)
-  local cid = M.content_id(id)
-  if cid == "" then fail(fname, what, "has an empty content id (the part after the last ':')") end
-  if cid:find(",", 1, true) then fail(fname, what, "must not contain ','") end
-  return cid
+  local cid, why = id_check(id, 1024)
+  if cid then return cid end
+  if type(what) == "number" then what = "ids[" .. what .. "]" end
+  if why <= 4 then check.text(fname, what, id, 1024) end -- raises check.text's own message
+  fail(fname, what, ID_PROBLEMS[why])
 end
 
 ---------------------------------------------------------------------------
@@ -134,18 +135,22 @@ end
 
 local function check_fields(fname, v, allowed, min, max, unique)
   local list = check.list(fname, "option 'fields'", v, 64)
-  if min and #list < min then fail(fname, "option 'fields'", "must have at least " .. min .. " value") end
-  if max and #list > max then fail(fname, "option 'fields'", "must have at most " .. max .. " values") end
-  local seen = {}
-  for i, f in ipairs(list) do
+  local n = #list
+  if min and n < min then fail(fname, "option 'fields'", "must have at least " .. min .. " value") end
+  if max and n > max then fail(fname, "option 'fields'", "must have at most " .. max .. " values") end
+  for i = 1, n do
+    local f = list[i]
     if not allowed[f] then
       local names = {}
-      for n in pairs(allowed) do names[#names + 1] = n end
+      for k in pairs(allowed) do names[#names + 1] = k end
       table.sort(names)
       fail(fname, "option 'fields'[" .. i .. "]", "'" .. f .. "' is not one of: " .. concat(names, ", "))
     end
-    if unique and seen[f] then fail(fname, "option 'fields'", "lists '" .. f .. "' twice") end
-    seen[f] = true
+    if unique then -- at most 64 values: a scan of the earlier ones, no set to build
+      for j = 1, i - 1 do
+        if list[j] == f then fail(fname, "option 'fields'", "lists '" .. f .. "' twice") end
+      end
+    end
   end
   return list
 end
@@ -289,13 +294,27 @@ end
 function M.locations_plan(ids, opts)
   local n = check.array("locations", "argument #1 (ids)", ids)
   if n == 0 then fail("locations", "argument #1 (ids)", "must hold at least one id") end
-  local cids, order, unique = {}, {}, {}
-  for i = 1, n do
-    local cid = check_id("locations", "ids[" .. i .. "]", ids[i])
-    cids[i] = cid
-    if not unique[cid] then
-      unique[cid] = true
-      order[#order + 1] = cid
+  local cids, order, given
+  if getmetatable(ids) == nil then -- a plain array: one C pass, tables made at their size
+    local bad, value
+    cids, bad, value = id_list(ids, n, 1024)
+    if not cids then
+      check_id("locations", bad, value) -- raises the id's error
+      error("evcp: internal error: id_list refused ids[" .. bad .. "], id_check did not")
+    end
+    order, given = bad, value
+  else -- the same, through ids' metamethods
+    local unique = {}
+    cids, order, given = {}, {}, {}
+    for i = 1, n do
+      local id = ids[i]
+      local cid = check_id("locations", i, id)
+      cids[i] = cid
+      given[i] = id
+      if not unique[cid] then
+        unique[cid] = true
+        order[#order + 1] = cid
+      end
     end
   end
   local q, o = location_query("locations", opts, LOCATIONS_OPTS)
@@ -307,8 +326,6 @@ function M.locations_plan(ids, opts)
     plans[#plans + 1] = { api = "v3", method = "GET", path = "/v3/locations", query = query,
       accept = ACCEPT, request_id = o.request_id }
   end
-  local given = {}
-  for i = 1, n do given[i] = ids[i] end
   return plans, { cids = cids, ids = given, n = n }
 end
 
@@ -340,21 +357,28 @@ function M.locations_read(results, ctxs, job, limits)
     if err then
       failure = failure or err
     else
-      for _, loc in ipairs(items) do found[M.content_id(loc.id)] = loc end
-      for _, m in ipairs(miss) do missing[M.content_id(m)] = true end
+      for k = 1, #items do
+        local loc = items[k]
+        found[core_content_id(loc.id)] = loc
+      end
+      for k = 1, #miss do missing[core_content_id(miss[k])] = true end
     end
   end
-  local out = { items = {}, missing = {} }
-  local items, miss = out.items, out.missing
+  -- the caller's order, with counters (no # on growing lists)
+  local items, miss, ni, nm = {}, {}, 0, 0
   local cids, ids = job.cids, job.ids
   for i = 1, job.n do
-    local loc = found[cids[i]]
+    local cid = cids[i]
+    local loc = found[cid]
     if loc then
-      items[#items + 1] = loc
-    elseif missing[cids[i]] then
-      miss[#miss + 1] = ids[i]
+      ni = ni + 1
+      items[ni] = loc
+    elseif missing[cid] then
+      nm = nm + 1
+      miss[nm] = ids[i]
     end
   end
+  local out = { items = items, missing = miss }
   if failure then
     failure.partial = out
     return nil, failure

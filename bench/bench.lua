@@ -173,7 +173,7 @@ do
         kept[i] = decode(results[i].body).items
       end
       assert(#kept == #reqs)
-    end, 15, 1)
+    end, 25, 1)
 end
 
 -- lookup-keepalive: 1,000 sequential client:location calls vs the raw

@@ -52,5 +52,6 @@ int evcp_xml_open(lua_State *L);
 int evcp_transport_open(lua_State *L);
 int evcp_json_open(lua_State *L);
 int evcp_text_open(lua_State *L);
+int evcp_json_decode_open(lua_State *L);
 
 #endif

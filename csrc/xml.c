@@ -46,9 +46,9 @@
 #include <string.h>
 
 #include "evcp.h"
+#include "schema.h"
 
 #define EVCP_XMLBOX "evcp.XmlBox"
-#define EVCP_XMLSCHEMA "evcp.XmlSchema"
 #define XML_MAX_DEPTH 64
 #define XML_NAME_MAX 47
 #define XML_DEFAULT_MAX_BYTES (32.0 * 1024 * 1024)
@@ -60,68 +60,9 @@
 #define XML_BUDGET_FACTOR 6.0
 #define XML_BUDGET_SLACK (1024.0 * 1024.0)
 
-enum { K_ARRAY = 1, K_NUMBER = 2, K_BOOLEAN = 4, K_INTEGER = 8 };
 /* On the tape only (T_END): no attribute or earlier child of the parent has
  * this name, so the build stores it without looking for one. */
 enum { K_FIRST = 16 };
-
-/* ---- the compiled schema ---------------------------------------------- */
-
-typedef struct {
-  const char *name;
-  size_t len;
-  unsigned always;         /* kinds that hold under any parent */
-  int cond_first, cond_n;  /* kinds that hold under some parents */
-} sentry;
-
-typedef struct {
-  const char *parent;
-  size_t len;
-  unsigned kind;
-  int root; /* parent is "ROOT": also holds under the root element */
-} scond;
-
-typedef struct {
-  int nentries, hcap; /* hcap: a power of two >= 2 * nentries */
-  int *slots;         /* entry index + 1, or 0 */
-  sentry *entries;
-  scond *conds;
-} xschema;
-
-static unsigned hash_name(const char *s, size_t n) {
-  unsigned h = 2166136261u;
-  size_t i;
-  for (i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-  return h;
-}
-
-/* The schema entry of `name`, or NULL. */
-static const sentry *schema_find(const xschema *sc, const char *name, size_t len) {
-  unsigned h = hash_name(name, len) & (unsigned)(sc->hcap - 1);
-  for (;;) {
-    int ix = sc->slots[h];
-    const sentry *e;
-    if (ix == 0) return NULL;
-    e = &sc->entries[ix - 1];
-    if (e->len == len && memcmp(e->name, name, len) == 0) return e;
-    h = (h + 1) & (unsigned)(sc->hcap - 1);
-  }
-}
-
-/* The kinds of entry e (NULL: none) under the parent named p[0..plen);
- * is_root: the parent is the root element. */
-static unsigned entry_kinds(const xschema *sc, const sentry *e, const char *p, size_t plen,
-                            int is_root) {
-  unsigned k;
-  int i;
-  if (e == NULL) return 0;
-  k = e->always;
-  for (i = 0; i < e->cond_n; i++) {
-    const scond *c = &sc->conds[e->cond_first + i];
-    if ((is_root && c->root) || (c->len == plen && memcmp(c->parent, p, plen) == 0)) k |= c->kind;
-  }
-  return k;
-}
 
 static const char *const set_names[] = {"arrays", "numbers", "integers", "booleans", NULL};
 static const unsigned set_kinds[] = {K_ARRAY, K_NUMBER, K_INTEGER, K_BOOLEAN};
@@ -902,213 +843,6 @@ static int core_xml_decode(lua_State *L) {
   return 1;
 }
 
-/* ---- normalizing a decoded document ------------------------------------ */
-
-#define NORM_MAX_DEPTH 100
-#define NORM_MAX_NUMBER_TEXT 64
-
-/* Replaces the value at index v (a scalar of an element with `kinds`) by its
- * canonical form, as evcp.v2.schema.normalize's scalar(): returns 1 and
- * pushes the new value, or returns 0 when it stays. */
-static int norm_scalar(lua_State *L, int v, unsigned kinds) {
-  int t = lua_type(L, v);
-  if (kinds & (K_NUMBER | K_INTEGER)) {
-    lua_Number d;
-    if (t == LUA_TSTRING) {
-      size_t len;
-      const char *s = lua_tolstring(L, v, &len);
-      if (len > NORM_MAX_NUMBER_TEXT) return 0;
-#if LUA_VERSION_NUM >= 503
-      size_t used = lua_stringtonumber(L, s); /* tonumber's reading */
-      if (used == 0) return 0;
-      if (used != len + 1) { /* an embedded NUL: tonumber refuses it */
-        lua_pop(L, 1);
-        return 0;
-      }
-#else
-      (void)s;
-      if (!lua_isnumber(L, v)) return 0;
-      lua_pushnumber(L, lua_tonumber(L, v));
-#endif
-    } else if (t == LUA_TNUMBER) {
-      lua_pushvalue(L, v);
-    } else {
-      return 0;
-    }
-#if LUA_VERSION_NUM >= 503
-    if (lua_isinteger(L, -1)) return 1;
-#endif
-    d = lua_tonumber(L, -1);
-    if (!(d - d == 0)) { /* NaN or infinite: stays */
-      lua_pop(L, 1);
-      return 0;
-    }
-#if LUA_VERSION_NUM >= 503
-    if ((kinds & K_INTEGER) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
-        (lua_Number)(lua_Integer)d == d) {
-      lua_pop(L, 1);
-      lua_pushinteger(L, (lua_Integer)d);
-    }
-#endif
-    return 1;
-  }
-  if ((kinds & K_BOOLEAN) && t == LUA_TSTRING) {
-    size_t len;
-    const char *s = lua_tolstring(L, v, &len);
-    if (len == 4 && memcmp(s, "true", 4) == 0) {
-      lua_pushboolean(L, 1);
-      return 1;
-    }
-    if (len == 5 && memcmp(s, "false", 5) == 0) {
-      lua_pushboolean(L, 0);
-      return 1;
-    }
-  }
-  return 0;
-}
-
-/* An array as normalize sees one: [1] set, or empty. */
-static int norm_is_array(lua_State *L, int v) {
-  int arr;
-  lua_rawgeti(L, v, 1);
-  arr = !lua_isnil(L, -1);
-  lua_pop(L, 1);
-  if (arr) return 1;
-  lua_pushnil(L);
-  if (lua_next(L, v) == 0) return 1;
-  lua_pop(L, 2);
-  return 0;
-}
-
-/* The schema and, per key string met (Lua interns them: one address per
- * name), its entry: most members are looked up without hashing. */
-#define NORM_CACHE 256
-typedef struct {
-  const xschema *sc;
-  struct {
-    const char *key;
-    const sentry *e;
-  } cache[NORM_CACHE];
-} normctx;
-
-static const sentry *norm_find(normctx *c, const char *key, size_t len) {
-  unsigned h = (unsigned)(((size_t)key >> 4) ^ ((size_t)key >> 12)) & (NORM_CACHE - 1);
-  if (c->cache[h].key != key) {
-    c->cache[h].key = key;
-    c->cache[h].e = schema_find(c->sc, key, len);
-  }
-  return c->cache[h].e;
-}
-
-static void norm_walk(lua_State *L, normctx *c, int t, const char *parent, size_t plen, int depth);
-
-/* The items of the array at index v, elements named key (at index k) under
- * `parent`: tables walked, scalars made canonical when e has value kinds. */
-static void norm_items(lua_State *L, normctx *c, int v, int k, unsigned kinds, int depth) {
-  size_t klen, n = lua_rawlen(L, v), i;
-  const char *key = lua_tolstring(L, k, &klen);
-  for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, v, (int)i);
-    if (lua_type(L, -1) == LUA_TTABLE) {
-      norm_walk(L, c, lua_gettop(L), key, klen, depth + 1);
-    } else if (kinds != 0 && norm_scalar(L, lua_gettop(L), kinds)) {
-      lua_rawseti(L, v, (int)i);
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* Normalizes the members of the table at index t, the content of element
- * `parent`; mirrors evcp.v2.schema.normalize's walk. */
-static void norm_walk(lua_State *L, normctx *c, int t, const char *parent, size_t plen, int depth) {
-  if (depth > NORM_MAX_DEPTH) luaL_error(L, "v2 document nested deeper than %d levels", NORM_MAX_DEPTH);
-  luaL_checkstack(L, 8, "evcp: document too deep");
-  lua_pushnil(L);
-  while (lua_next(L, t) != 0) { /* key at -2, value at -1 */
-    int k = lua_gettop(L) - 1, v = k + 1;
-    const sentry *e = NULL;
-    size_t klen = 0;
-    const char *key = NULL;
-    if (lua_type(L, k) == LUA_TSTRING) {
-      key = lua_tolstring(L, k, &klen);
-      e = norm_find(c, key, klen);
-    }
-    if (e != NULL) {
-      unsigned kinds = entry_kinds(c->sc, e, parent, plen, 0);
-      unsigned values = kinds & (K_NUMBER | K_INTEGER | K_BOOLEAN);
-      int is_table = lua_type(L, v) == LUA_TTABLE;
-      int arr = is_table && norm_is_array(L, v);
-      if (!arr && (kinds & K_ARRAY)) { /* wrap: t[k] = {v} */
-        lua_createtable(L, 1, 0);
-        lua_pushvalue(L, v);
-        lua_rawseti(L, -2, 1);
-        lua_pushvalue(L, k);
-        lua_pushvalue(L, -2);
-        lua_rawset(L, t);
-        lua_replace(L, v);
-        arr = 1;
-      }
-      if (arr) {
-        norm_items(L, c, v, k, values, depth);
-      } else if (is_table) {
-        norm_walk(L, c, v, key, klen, depth + 1);
-      } else if (values != 0 && norm_scalar(L, v, values)) {
-        lua_pushvalue(L, k);
-        lua_insert(L, -2);
-        lua_rawset(L, t);
-      }
-    } else if (key != NULL && lua_type(L, v) == LUA_TTABLE) {
-      lua_rawgeti(L, v, 1);
-      if (!lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        norm_items(L, c, v, k, 0, depth);
-      } else {
-        lua_pop(L, 1);
-        norm_walk(L, c, v, key, klen, depth + 1);
-      }
-    }
-    lua_settop(L, k); /* the key, for lua_next */
-  }
-}
-
-static int op_normalize(lua_State *L) {
-  normctx c;
-  memset(&c, 0, sizeof c);
-  c.sc = (const xschema *)lua_touserdata(L, 2);
-  norm_walk(L, &c, 1, "ROOT", 4, 0);
-  return 0;
-}
-
-/*
- * core.xml_normalize(doc, schema) -> doc | nil, message
- * Brings a decoded document of the XML mirror shape (v2's JSON) to the shape
- * core.xml_decode gives with the compiled schema, in place, exactly as
- * evcp.v2.schema.normalize does (it is that function's fast path; the
- * document's top level is the parent "ROOT"): named arrays wrap a single
- * value, numbers and booleans are read from texts the way tonumber reads
- * them (integers as integers on Lua 5.4). Nested deeper than 100 levels:
- * nil and a message.
- */
-static int core_xml_normalize(lua_State *L) {
-  if (lua_type(L, 1) != LUA_TTABLE)
-    return evcp_error(L, "core.xml_normalize: argument #1 (doc) must be a table, got %s",
-                      luaL_typename(L, 1));
-  if (luaL_testudata(L, 2, EVCP_XMLSCHEMA) == NULL)
-    return evcp_error(L, "core.xml_normalize: argument #2 (schema) must be an evcp.XmlSchema, got %s",
-                      luaL_typename(L, 2));
-  lua_settop(L, 2);
-  lua_pushcfunction(L, op_normalize);
-  lua_pushvalue(L, 1);
-  lua_pushvalue(L, 2);
-  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-    lua_pushnil(L);
-    lua_insert(L, -2);
-    return 2;
-  }
-  lua_settop(L, 1);
-  return 1;
-}
-
 static void XMLCALL noop_start(void *ud, const XML_Char *name, const XML_Char **atts) {
   (void)ud, (void)name, (void)atts;
 }
@@ -1155,7 +889,6 @@ int evcp_xml_open(lua_State *L) {
   static const luaL_Reg funcs[] = {{"xml_decode", core_xml_decode},
                                    {"xml_schema", core_xml_schema},
                                    {"xml_scan", core_xml_scan},
-                                   {"xml_normalize", core_xml_normalize},
                                    {NULL, NULL}};
   evcp_createclass(L, EVCP_XMLBOX, box_meta, none);
   evcp_createclass(L, EVCP_XMLSCHEMA, schema_meta, none);

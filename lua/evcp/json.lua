@@ -1,18 +1,18 @@
 --- evcp.json: evcp's private JSON codec.
 --
--- A lua-cjson instance of evcp's own (`cjson.new()`), configured strictly:
--- NaN/Infinity/hex numbers are refused, nesting is limited. The
--- application's own `require "cjson"` settings are never touched. decode
--- bounds what it accepts first (core.json_scan, csrc/json.c); decode_raw and
--- encode are the bare codec. Objects' :tojson() finds encode_document here.
+-- Decoding is evcp's own (core.json_decode, csrc/json_decode.c: the tables
+-- lua-cjson builds, made in one pass, optionally in v2's canonical shape),
+-- after a pre-scan that bounds what it accepts (core.json_scan,
+-- csrc/json.c). Encoding is a lua-cjson instance of evcp's own
+-- (`cjson.new()`), configured strictly: NaN/Infinity are refused, nesting
+-- is limited. The application's own `require "cjson"` settings are never
+-- touched. Objects' :tojson() finds encode_document here.
 local cjson = require("cjson")
 local core = require("evcp.core")
 
 local M = {}
 
 local codec = cjson.new()
-codec.decode_invalid_numbers(false)
-codec.decode_max_depth(64)
 codec.encode_invalid_numbers(false)
 codec.encode_max_depth(64)
 
@@ -37,6 +37,7 @@ function M.limits(max_bytes, max_items, per_item)
 end
 
 local scan = core.json_scan
+local json_decode = core.json_decode
 local LIMIT_KEYS = { max_bytes = true, max_containers = true, max_elements = true }
 local floor, huge = math.floor, math.huge
 
@@ -49,8 +50,9 @@ local function limit_of(limits, k, dflt)
   return v
 end
 
---- json.decode(text [, limits]) -> value | nil, message
--- Decodes a JSON text within bounds, so that no input can make it use more
+--- json.decode(text [, limits [, schema]]) -> value | nil, message
+-- Decodes a JSON text (into the tables lua-cjson would build: null is
+-- json.null, numbers are floats) within bounds, so that no input can make it use more
 -- than a few times its size in memory:
 --   limits.max_bytes       largest text accepted (default 32 MiB)
 --   limits.max_containers  most objects + arrays (default: no fixed number)
@@ -59,8 +61,11 @@ end
 -- arrays and 16384 + #text / 8 elements (HERE's documents have about one
 -- container per 60 bytes and one element per 17; `[{},{},...]` has one per
 -- 3 and 1.5). A NUL byte and a number too large for a double (which would
--- decode to inf) are refused too. Raises on bad arguments only.
-function M.decode(text, limits)
+-- decode to inf) are refused too, and so is nesting deeper than 64.
+-- schema (a compiled v2 schema, core.xml_schema) gives the document in
+-- evcp.v2.schema's canonical shape, as schema.normalize would make it.
+-- Raises on bad arguments only.
+function M.decode(text, limits, schema)
   if type(text) ~= "string" then
     error("evcp.json.decode: argument #1 (text) must be a string, got " .. type(text), 2)
   end
@@ -84,18 +89,15 @@ function M.decode(text, limits)
   local de = SLACK_ELEMENTS + floor(n / BYTES_PER_ELEMENT)
   local ok, msg = scan(text, dc < max_c and dc or max_c, de < max_e and de or max_e)
   if not ok then return nil, msg end
-  local ok2, v = pcall(codec.decode, text)
+  local ok2, v = pcall(json_decode, text, schema)
   if ok2 then return v end
   return nil, tostring(v)
 end
 
---- The raw decoder (raises on bad input); used on hot paths under pcall.
-M.decode_raw = codec.decode
-
 --- Encodes a Lua value as JSON; raises on values JSON cannot hold.
 M.encode = codec.encode
 
---- The value JSON null decodes to.
+--- The value JSON null decodes to (lua-cjson's: the light userdata NULL).
 M.null = codec.null
 
 -- lua-cjson decodes [] and {} to the same empty table and encodes it as {}.

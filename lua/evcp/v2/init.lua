@@ -33,14 +33,6 @@ M.MAX_LOOKUP_ITEMS = 10000
 M.XML_SCHEMA = schema.XML
 local XML = core.xml_schema(schema.XML) -- compiled once
 local xml_decode = core.xml_decode
--- JSON documents are made canonical by schema.normalize. On Lua 5.4 its C
--- twin core.xml_normalize (the same result: spec/16-v2_parse_spec.lua
--- compares them) takes a quarter of the time; on LuaJIT the compiled Lua
--- is faster than a C API call per member.
-local normalize = schema.normalize
-if not jit then
-  normalize = function(doc) return core.xml_normalize(doc, XML) end
-end
 
 M.station_to_v3 = station.to_v3
 local list_of = station.list_of
@@ -60,15 +52,16 @@ function M.limits(max_body, max_items)
 end
 
 --- Decodes a v2 body in `fmt` ("json" | "xml"); returns the table in the
--- canonical shape (evcp.v2.schema) or nil, message. The XML decoder reads
--- the compiled schema and gives that shape itself; JSON goes through
--- schema.normalize.
+-- canonical shape (evcp.v2.schema) or nil, message. Both decoders read the
+-- compiled schema and give that shape as they build the tables (the JSON
+-- one exactly as schema.normalize would make cjson's tables:
+-- spec/16-v2_parse_spec.lua compares them).
 function M.decode(body, fmt, limits)
   if fmt == "xml" then return xml_decode(body, XML, limits) end
-  local doc, msg = json.decode(body, limits)
+  local doc, msg = json.decode(body, limits, XML)
   if doc == nil then return nil, msg end
   if type(doc) ~= "table" then return nil, "response is not a JSON object" end
-  return normalize(doc)
+  return doc
 end
 
 -- Stations Response table -> {items = {Location...}, hasMore, count}

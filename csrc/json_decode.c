@@ -51,6 +51,16 @@
 #define JD_MAX_NUMBER_TEXT 64 /* longest text tonumber is asked to read (normalize's bound) */
 #define JD_MAX_RAW_NUMBER 1100 /* longest number text read with strtod */
 
+/* The schema entries of the keys met, by the address of their Lua string:
+ * a key's entry is found without hashing its bytes. Each cached string is
+ * also held in the anchors table (slot i at index i + 1), so that it lives
+ * as long as its slot and no other string can take its address meanwhile. */
+#define JD_KEY_CACHE 256
+typedef struct {
+  const char *key;
+  const sentry *e;
+} kslot;
+
 typedef struct {
   lua_State *L;
   const char *text, *p, *end;
@@ -59,7 +69,15 @@ typedef struct {
   int scratch; /* stack index of the scratch userdata */
   char *buf;
   size_t cap;
+  kslot *cache; /* JD_KEY_CACHE slots (schema mode) */
+  int anchors;  /* stack index of the anchors table (schema mode) */
 } jd;
+
+/* Strings up to this length are one Lua object per content in the Lua this
+ * library was loaded into (Lua 5.4 interns its short strings, LuaJIT all of
+ * them), so comparing their addresses compares them; found when the core
+ * opens (0: compare bytes always). */
+static size_t interned_max = 0;
 
 static void jd_fail(jd *d, const char *what) {
   size_t at = (size_t)(d->p - d->text);
@@ -471,9 +489,34 @@ static void flush_members(lua_State *L, int t, int n, int dup) {
 /* Bit of the 64-bit filter that finds repeated keys in a chunk: equal keys
  * always get the same bit. */
 static inline uint64_t key_bit(const char *s, size_t len) {
-  size_t h = len * 31u;
-  if (len) h += (unsigned char)s[0] * 7u + (unsigned char)s[len - 1] * 131u + (unsigned char)s[len / 2];
+  size_t h;
+  if (len <= interned_max) {
+    h = (size_t)(uintptr_t)s;
+    h = (h >> 4) ^ (h >> 10);
+  } else {
+    h = len * 31u;
+    if (len) h += (unsigned char)s[0] * 7u + (unsigned char)s[len - 1] * 131u + (unsigned char)s[len / 2];
+  }
   return (uint64_t)1 << (h & 63);
+}
+
+static inline int same_key(const keyref *k, const char *s, size_t len) {
+  if (k->len != len) return 0;
+  if (k->s == s) return 1;
+  return len > interned_max && memcmp(k->s, s, len) == 0;
+}
+
+/* The schema entry of the key on top of the stack (its bytes: key, klen). */
+static const sentry *key_entry(jd *d, const char *key, size_t klen) {
+  size_t h = (size_t)(uintptr_t)key;
+  kslot *slot = &d->cache[((h >> 4) ^ (h >> 12)) & (JD_KEY_CACHE - 1)];
+  if (slot->key != key) {
+    slot->key = key;
+    slot->e = schema_find(d->sc, key, klen);
+    lua_pushvalue(d->L, -1);
+    lua_rawseti(d->L, d->anchors, (int)(slot - d->cache) + 1);
+  }
+  return slot->e;
 }
 
 /* The object at d->p ('{'), the content of element `parent`. Pushes it;
@@ -506,12 +549,12 @@ static int parse_object(jd *d, const char *parent, size_t plen, int mode) {
     if (filter & bit) { /* maybe a repeat: look */
       int i;
       for (i = 0; i < pending; i++)
-        if (keys[i].len == klen && (keys[i].s == key || memcmp(keys[i].s, key, klen) == 0)) dup = 1;
+        if (same_key(&keys[i], key, klen)) dup = 1;
     }
     filter |= bit;
     keys[pending].s = key;
     keys[pending].len = klen;
-    if (mode == M_SCHEMA) kinds = entry_kinds(d->sc, schema_find(d->sc, key, klen), parent, plen, 0);
+    if (mode == M_SCHEMA) kinds = entry_kinds(d->sc, key_entry(d, key, klen), parent, plen, 0);
     p = skip_ws(d->p, d->end);
     if (!(p < d->end && *p == ':')) {
       d->p = p;
@@ -627,6 +670,12 @@ static int core_json_decode(lua_State *L) {
   lua_settop(L, 2);
   lua_pushnil(L); /* the scratch slot */
   d.scratch = 3;
+  if (d.sc) {
+    d.cache = (kslot *)lua_newuserdata(L, sizeof(kslot) * JD_KEY_CACHE);
+    memset(d.cache, 0, sizeof(kslot) * JD_KEY_CACHE);
+    lua_createtable(L, JD_KEY_CACHE, 0);
+    d.anchors = 5;
+  }
   d.p = skip_ws(d.text, d.end);
   if (d.p < d.end && *d.p == '{') parse_object(&d, "ROOT", 4, d.sc ? M_SCHEMA : M_RAW);
   else parse_value(&d, 0, NULL, 0, M_RAW);
@@ -636,6 +685,13 @@ static int core_json_decode(lua_State *L) {
 }
 
 int evcp_json_decode_open(lua_State *L) {
+  char a[40], b[40];
+  memset(a, 'k', sizeof a);
+  memcpy(b, a, sizeof b);
+  lua_pushlstring(L, a, sizeof a);
+  lua_pushlstring(L, b, sizeof b);
+  interned_max = lua_tostring(L, -1) == lua_tostring(L, -2) ? sizeof a : 0;
+  lua_pop(L, 2);
   lua_pushcfunction(L, core_json_decode);
   lua_setfield(L, -2, "json_decode");
   return 0;

@@ -386,6 +386,23 @@ describe("core.json_decode with the v2 schema", function()
     end
   end)
 
+  it("keeps the schema right while the GC frees the subtrees of overwritten keys", function()
+    -- each "a" replaces the one before, whose subtree (with keys of its own)
+    -- becomes garbage during the decode; the keys that follow must still get
+    -- their own facts, whatever address their strings get
+    local parts = {}
+    for i = 1, 3000 do
+      parts[#parts + 1] = '"a":{"k' .. i .. '":{"x' .. i .. '":"1"},"latitude":"' .. i .. '"}'
+      parts[#parts + 1] = '"q' .. i .. '":{"count":"' .. i .. '","x' .. i .. '":"2","evStation":{"id":"s"}}'
+    end
+    local text = "{" .. table.concat(parts, ",") .. "}"
+    local pause = collectgarbage("setpause", 1)
+    local ok, got = pcall(decode, text, compiled)
+    collectgarbage("setpause", pause)
+    assert(ok, got)
+    same(assert(schema.normalize(cjson.decode(text))), got)
+  end)
+
   it("is what evcp.v2 decodes JSON with", function()
     local text = h.fixture("here-v2/stations-prox.json")
     same(assert(schema.normalize(cjson.decode(text))), assert(require("evcp.v2").decode(text, "json")))

@@ -406,6 +406,47 @@ static void descend(jd *d) {
   luaL_checkstack(d->L, 2 * JD_OBJECT_CHUNK + JD_ARRAY_CHUNK + 16, "evcp: JSON nested too deeply");
 }
 
+/* After a member or item: 1 at ',' (the next one follows), 0 at `close`
+ * (the container ends); anything else is an error. */
+static int next_member(jd *d, char close) {
+  const char *p = skip_ws(d->p, d->end);
+  if (p < d->end && *p == ',') {
+    d->p = skip_ws(p + 1, d->end);
+    return 1;
+  }
+  d->p = p;
+  if (p < d->end && *p == close) {
+    d->p = p + 1;
+    return 0;
+  }
+  jd_fail(d, close == ']' ? "expected ',' or ']'" : "expected ',' or '}'");
+  return 0;
+}
+
+/* Enters the container at d->p, which ends with `close`: 0 when it is empty
+ * (its table is pushed), else the stack index below the slot of its table
+ * (a nil is pushed there; the stack always holds the arguments first, so
+ * that index is never 0). */
+static int open_container(jd *d, char close) {
+  descend(d);
+  d->p = skip_ws(d->p + 1, d->end);
+  if (d->p < d->end && *d->p == close) {
+    d->p++;
+    d->depth--;
+    lua_createtable(d->L, 0, 0);
+    return 0;
+  }
+  lua_pushnil(d->L); /* the slot of the table, made when its size is known */
+  return lua_gettop(d->L) - 1;
+}
+
+/* Makes the container's table in its slot (base + 1); returns that index. */
+static int make_table(lua_State *L, int base, int narr, int nrec) {
+  lua_createtable(L, narr, nrec);
+  lua_replace(L, base + 1);
+  return base + 1;
+}
+
 /* Pops the n values on top into the table at index t, at t[first + 1 ..
  * first + n]. */
 static void flush_items(lua_State *L, int t, int first, int n) {
@@ -417,48 +458,21 @@ static void flush_items(lua_State *L, int t, int first, int n) {
  * parent `name`, arrays raw. Pushes it; returns 1 (an array for normalize). */
 static int parse_array(jd *d, unsigned kinds, const char *name, size_t nlen, int mode) {
   lua_State *L = d->L;
-  int base, t = 0, n = 0, pending = 0;
-  descend(d);
-  d->p = skip_ws(d->p + 1, d->end);
-  if (d->p < d->end && *d->p == ']') {
-    d->p++;
-    d->depth--;
-    lua_createtable(L, 0, 0);
-    return 1;
-  }
-  lua_pushnil(L); /* the slot of the table, made when its size is known */
-  base = lua_gettop(L) - 1;
+  int base = open_container(d, ']'), t = 0, n = 0, pending = 0;
+  if (base == 0) return 1;
   for (;;) {
     const char *p = d->p;
     if (p < d->end && *p == '[') parse_value(d, 0, NULL, 0, M_RAW); /* an array in an array: raw */
     else parse_value(d, kinds, name, nlen, mode);
     if (++pending == JD_ARRAY_CHUNK) {
-      if (!t) {
-        lua_createtable(L, 2 * JD_ARRAY_CHUNK, 0);
-        lua_replace(L, base + 1);
-        t = base + 1;
-      }
+      if (!t) t = make_table(L, base, 2 * JD_ARRAY_CHUNK, 0);
       flush_items(L, t, n, pending);
       n += pending;
       pending = 0;
     }
-    p = skip_ws(d->p, d->end);
-    if (p < d->end && *p == ',') {
-      d->p = skip_ws(p + 1, d->end);
-      continue;
-    }
-    if (p < d->end && *p == ']') {
-      d->p = p + 1;
-      break;
-    }
-    d->p = p;
-    jd_fail(d, "expected ',' or ']'");
+    if (!next_member(d, ']')) break;
   }
-  if (!t) {
-    lua_createtable(L, pending, 0);
-    lua_replace(L, base + 1);
-    t = base + 1;
-  }
+  if (!t) t = make_table(L, base, pending, 0);
   flush_items(L, t, n, pending);
   d->depth--;
   return 1;
@@ -523,19 +537,10 @@ static const sentry *key_entry(jd *d, const char *key, size_t klen) {
  * returns 1 when it is empty (an array for normalize), else 0. */
 static int parse_object(jd *d, const char *parent, size_t plen, int mode) {
   lua_State *L = d->L;
-  int base, t = 0, pending = 0, dup = 0;
+  int base = open_container(d, '}'), t = 0, pending = 0, dup = 0;
   uint64_t filter = 0;
   keyref keys[JD_OBJECT_CHUNK];
-  descend(d);
-  d->p = skip_ws(d->p + 1, d->end);
-  if (d->p < d->end && *d->p == '}') {
-    d->p++;
-    d->depth--;
-    lua_createtable(L, 0, 0);
-    return 1;
-  }
-  lua_pushnil(L); /* the slot of the table, made when its size is known */
-  base = lua_gettop(L) - 1;
+  if (base == 0) return 1;
   for (;;) {
     const char *p = d->p, *key;
     size_t klen;
@@ -568,33 +573,15 @@ static int parse_object(jd *d, const char *parent, size_t plen, int mode) {
       lua_rawseti(L, -2, 1);
     }
     if (++pending == JD_OBJECT_CHUNK) {
-      if (!t) {
-        lua_createtable(L, 0, 2 * JD_OBJECT_CHUNK);
-        lua_replace(L, base + 1);
-        t = base + 1;
-      }
+      if (!t) t = make_table(L, base, 0, 2 * JD_OBJECT_CHUNK);
       flush_members(L, t, pending, dup);
       pending = 0;
       dup = 0;
       filter = 0;
     }
-    p = skip_ws(d->p, d->end);
-    if (p < d->end && *p == ',') {
-      d->p = skip_ws(p + 1, d->end);
-      continue;
-    }
-    if (p < d->end && *p == '}') {
-      d->p = p + 1;
-      break;
-    }
-    d->p = p;
-    jd_fail(d, "expected ',' or '}'");
+    if (!next_member(d, '}')) break;
   }
-  if (!t) {
-    lua_createtable(L, 0, pending);
-    lua_replace(L, base + 1);
-    t = base + 1;
-  }
+  if (!t) t = make_table(L, base, 0, pending);
   flush_members(L, t, pending, dup);
   d->depth--;
   return 0;

@@ -477,18 +477,7 @@ describe("v2 canonical shape without the Lua pass", function()
     for k, x in pairs(v) do o[k] = copy(x) end
     return o
   end
-  local function same(a, b, path)
-    path = path or "$"
-    assert.equal(type(a), type(b), path)
-    if type(a) ~= "table" then
-      if a ~= a then return assert.is_true(b ~= b, path) end
-      assert.equal(a, b, path)
-      if math.type then assert.equal(math.type(a), math.type(b), path .. " (integer or float)") end
-      return
-    end
-    for k, v in pairs(a) do same(v, b[k], path .. "." .. tostring(k)) end
-    for k in pairs(b) do assert.is_not_nil(a[k], path .. "." .. tostring(k) .. " only on one side") end
-  end
+  local same = h.assert_same
 
   it("core.xml_decode's result is already normalized (integers, lists, ROOT)", function()
     for _, name in ipairs({ "here-v2/stations-prox.xml", "v2/multi.xml" }) do

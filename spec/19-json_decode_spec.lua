@@ -20,29 +20,7 @@ local SUITE = here .. "fixtures/json-test-suite/test_parsing/"
 -- twentieth of their cases: the same code paths, in minutes instead of hours.
 local SWEEP = os.getenv("EVCP_WRAP") and os.getenv("EVCP_WRAP") ~= "" and 0.05 or 1
 
--- Deep equality that also tells integers from floats and -0 from 0.
-local function same(a, b, path)
-  path = path or "$"
-  assert.equal(type(a), type(b), path)
-  if type(a) ~= "table" then
-    if a ~= a then return assert.is_true(b ~= b, path) end
-    assert.equal(a, b, path)
-    if type(a) == "number" then
-      if math.type then assert.equal(math.type(a), math.type(b), path .. " (integer or float)") end
-      if a == 0 then assert.equal(1 / a, 1 / b, path .. " (sign of zero)") end
-    end
-    return
-  end
-  for k, v in pairs(a) do same(v, b[k], path .. "." .. tostring(k)) end
-  for k in pairs(b) do assert.is_not_nil(a[k], path .. "." .. tostring(k) .. " only on one side") end
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local same, read = h.assert_same, h.read
 
 local function suite_files()
   local names = {}

@@ -16,6 +16,32 @@ function M.fixture(name)
   return s
 end
 
+-- The bytes of the file at path.
+function M.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- Asserts deep equality that also tells integers from floats and -0 from 0
+-- (NaN equals NaN).
+function M.assert_same(a, b, path)
+  path = path or "$"
+  assert.equal(type(a), type(b), path)
+  if type(a) ~= "table" then
+    if a ~= a then return assert.is_true(b ~= b, path) end
+    assert.equal(a, b, path)
+    if type(a) == "number" then
+      if math.type then assert.equal(math.type(a), math.type(b), path .. " (integer or float)") end
+      if a == 0 then assert.equal(1 / a, 1 / b, path .. " (sign of zero)") end
+    end
+    return
+  end
+  for k, v in pairs(a) do M.assert_same(v, b[k], path .. "." .. tostring(k)) end
+  for k in pairs(b) do assert.is_not_nil(a[k], path .. "." .. tostring(k) .. " only on one side") end
+end
+
 function M.decode(s)
   return require("cjson").new().decode(s)
 end

@@ -301,8 +301,8 @@ local new_object = core.new_object
 -- evcp.new
 
 local OPTS = check.set({ "base_url", "v2_base_url", "api_key", "access_token", "timeout",
-  "connect_timeout", "max_attempts", "max_parallel", "user_agent", "compress", "max_body",
-  "ca_file", "ca_path", "proxy", "transport" })
+  "connect_timeout", "max_attempts", "deadline", "max_parallel", "user_agent", "compress", "max_body",
+  "ca_file", "ca_path", "proxy", "transport", "clock", "sleep", "random" })
 
 local function check_base(name, base)
   check.text("evcp.new", "option '" .. name .. "'", base, 2048)
@@ -358,6 +358,12 @@ local function new(opts)
     check.seconds("evcp.new", "option 'connect_timeout'", opts.connect_timeout, 0.001, 86400)
   end
   if opts.max_attempts ~= nil then check.integer("evcp.new", "option 'max_attempts'", opts.max_attempts, 1, 10) end
+  if opts.deadline ~= nil then check.seconds("evcp.new", "option 'deadline'", opts.deadline, 0.001, 86400) end
+  for _, k in ipairs({ "clock", "sleep", "random" }) do
+    if opts[k] ~= nil and type(opts[k]) ~= "function" then
+      fail("evcp.new", "option '" .. k .. "'", "must be a function, got " .. type(opts[k]))
+    end
+  end
   if opts.max_parallel ~= nil then check.integer("evcp.new", "option 'max_parallel'", opts.max_parallel, 1, 64) end
   if opts.max_body ~= nil then check.integer("evcp.new", "option 'max_body'", opts.max_body, 1024, 2 ^ 31) end
   if opts.user_agent ~= nil then check.text("evcp.new", "option 'user_agent'", opts.user_agent, 256) end
@@ -371,7 +377,7 @@ local function new(opts)
   local transport, owns = opts.transport, false
   if transport == nil then
     local ok, t = pcall(core.curl_transport, {
-      timeout = opts.timeout or 30, connect_timeout = opts.connect_timeout or 10,
+      timeout = opts.timeout or policy.DEFAULTS.attempt_timeout, connect_timeout = opts.connect_timeout or 10,
       max_parallel = opts.max_parallel or 8, max_body = max_body,
       compress = opts.compress ~= false,
       user_agent = opts.user_agent or ("evcp/" .. core.version),
@@ -392,7 +398,8 @@ local function new(opts)
   local s = {
     bases = { v3 = base, v2 = v2_base },
     auth = a, prepare = preparer(a), transport = transport, owns_transport = owns,
-    policy = policy.new({ max_attempts = opts.max_attempts }),
+    policy = policy.new({ max_attempts = opts.max_attempts, deadline = opts.deadline,
+      attempt_timeout = opts.timeout, clock = opts.clock, sleep = opts.sleep, random = opts.random }),
     max_body = max_body, closed = false,
     limits3 = v3.limits(max_body), limits_plain = v2.limits(max_body, v2.MAX_LOOKUP_ITEMS),
   }

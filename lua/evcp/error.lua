@@ -10,15 +10,19 @@
 --   body            the decoded error body, when it was JSON or XML
 --   correlation_id  HERE's X-Correlation-ID (or the body's correlationId)
 --   request_id      the X-Request-ID of the request
---   retry_after     seconds, from a Retry-After header
+--   retry_after     seconds HERE asked to wait (Retry-After, in seconds or
+--                   as an HTTP date)
 --   retryable       true when the same request may succeed later
 --   attempts        how many times the request was sent
+--   gave_up         why evcp stopped retrying early, when it did (the
+--                   deadline left no room for the wait)
 --   url             "GET <url>" without credentials
 -- tostring(err) gives one readable line. Credentials never appear in it:
 -- the client scrubs every string of an error before handing it out.
 local type, tostring, ipairs, pairs, setmetatable, getmetatable, tonumber =
   type, tostring, ipairs, pairs, setmetatable, getmetatable, tonumber
 local concat = table.concat
+local httpdate = require("evcp.httpdate")
 
 local M = {}
 
@@ -44,6 +48,7 @@ local function line(e)
   local tail = {}
   if e.url then tail[#tail + 1] = e.url end
   if e.attempts and e.attempts > 1 then tail[#tail + 1] = e.attempts .. " attempts" end
+  if e.gave_up then tail[#tail + 1] = "gave up: " .. tostring(e.gave_up) end
   if e.correlation_id then tail[#tail + 1] = "correlation " .. e.correlation_id end
   if e.request_id then tail[#tail + 1] = "request " .. e.request_id end
   if #tail > 0 then s = s .. " [" .. concat(tail, ", ") .. "]" end
@@ -51,14 +56,6 @@ local function line(e)
 end
 
 Error.__tostring = line
-
---- Makes an evcp.Error from a table of the fields above (the table is reused).
-function M.new(fields)
-  if type(fields) ~= "table" or getmetatable(fields) ~= nil then
-    error("evcp.error.new: argument #1 (fields) must be a plain table, got " .. type(fields), 2)
-  end
-  return setmetatable(fields, Error)
-end
 
 --- True when v is an evcp.Error.
 function M.is(v)
@@ -68,6 +65,20 @@ end
 local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true,
   [503] = true, [504] = true }
 local RETRYABLE_KIND = { timeout = true, network = true }
+
+--- Makes an evcp.Error from a table of the fields above (the table is
+-- reused). retryable, when not given, follows kind and status as evcp's own
+-- errors do (timeouts, network failures, 408, 429, 500, 502, 503, 504).
+function M.new(fields)
+  if type(fields) ~= "table" or getmetatable(fields) ~= nil then
+    error("evcp.error.new: argument #1 (fields) must be a plain table, got " .. type(fields), 2)
+  end
+  if fields.retryable == nil then
+    fields.retryable = RETRYABLE_KIND[fields.kind] == true
+      or (fields.kind == "http" and RETRYABLE_STATUS[fields.status] == true)
+  end
+  return setmetatable(fields, Error)
+end
 
 --- Whether an HTTP status is worth retrying (rate limits and server faults).
 function M.retryable_status(status)
@@ -85,11 +96,18 @@ function M.retryable_result(res)
   return RETRYABLE_STATUS[res.status] == true
 end
 
---- Seconds from a Retry-After header value (delta-seconds only), or nil.
-function M.retry_after(v)
-  if type(v) ~= "string" or #v > 32 then return nil end
-  local n = tonumber(v:match("^%s*(%d+)%s*$"))
-  return n
+--- retry_after(v [, now]) -> seconds | nil: what a Retry-After header value
+-- asks to wait, from delta-seconds or an HTTP date (seconds from now, the
+-- wall clock in seconds since the epoch, default os.time(); a date in the
+-- past gives 0); nil when v is absent or neither form.
+function M.retry_after(v, now)
+  if type(v) ~= "string" or #v > 64 then return nil end
+  local digits = v:match("^%s*(%d+)%s*$")
+  if digits then return tonumber(digits) end
+  local at = httpdate.parse(v, now)
+  if at == nil then return nil end
+  now = now or os.time()
+  return at > now and at - now or 0
 end
 
 local function header(res, name)
@@ -102,7 +120,7 @@ end
 function M.transport(res, ctx)
   return setmetatable({ kind = res.kind, message = res.message, status = res.status,
     retryable = RETRYABLE_KIND[res.kind] == true, url = ctx.url, request_id = ctx.request_id,
-    attempts = res.attempts }, Error)
+    attempts = res.attempts, gave_up = res.gave_up }, Error)
 end
 
 --- A decode error: the answer arrived but is not what the API defines.
@@ -121,8 +139,8 @@ function M.http(res, ctx, doc, found)
   local e = { kind = "http", status = status, retryable = RETRYABLE_STATUS[status] == true,
     correlation_id = header(res, "x-correlation-id"),
     request_id = header(res, "x-request-id") or ctx.request_id,
-    url = ctx.url, retry_after = M.retry_after(header(res, "retry-after")),
-    attempts = res.attempts }
+    url = ctx.url, retry_after = res.retry_after or M.retry_after(header(res, "retry-after")),
+    attempts = res.attempts, gave_up = res.gave_up }
   if found then
     for k, v in pairs(found) do e[k] = v end
   end

@@ -1,24 +1,44 @@
 --- evcp.policy: the one retry policy, used by every API evcp speaks.
 --
---   local p = policy.new{ max_attempts = 3 }
+--   local p = policy.new{ max_attempts = 3, deadline = 30 }
 --   local results = p:run(transport, plans, prepare)
 --
 -- plans is an array of anything; prepare(plan, attempt) turns one into a
 -- request record for the transport, afresh for every attempt (so that
 -- authentication is applied just before sending: a token refreshed between
--- attempts is picked up). The transport runs every pending request of a
--- round at once; failures worth retrying (evcp.error.retryable_result:
--- timeouts, connection failures, 408, 429, 500, 502, 503, 504) are sent
--- again after a pause, up to max_attempts in all. The pause is full-jitter
--- exponential backoff (a random time up to min(cap, base * 2^(n-1))), and
--- at least what a Retry-After header in seconds asked for (clamped to
--- retry_after_max). Each result carries `attempts`.
+-- attempts is picked up, a signed request is signed anew). The transport
+-- runs every pending request of a round at once. A failure worth retrying
+-- (evcp.error.retryable_result: timeouts, connection failures, 408, 429,
+-- 500, 502, 503, 504) is sent again after a pause, up to max_attempts in
+-- all, when its request may be replayed: a GET or HEAD, or a record marked
+-- `idempotent = true` (a token request, signed afresh each time); any other
+-- 4xx, and any other method, is final at once.
+--
+-- The pause is full-jitter exponential backoff, a random time up to
+-- min(cap, base * 2^(n-1)) after attempt n, and at least what a Retry-After
+-- header asked for (in seconds or as an HTTP date, clamped to
+-- retry_after_max). All attempts of one call share one deadline (seconds
+-- from the first send): each attempt's timeout is cut to what remains of it,
+-- and a pause that would end past it is not taken: the result is final then,
+-- with `gave_up` saying why (and `retry_after` the seconds HERE asked for).
+-- Each result carries `attempts`.
+--
+-- Time and chance are injectable, so that specs run without waiting:
+-- clock (monotonic seconds; default transport:now(), or os.time for a
+-- transport without now), wall (seconds since
+-- the epoch, for HTTP dates; default os.time), random (in [0, 1); default
+-- math.random) and sleep (seconds; default transport:sleep).
 local errors = require("evcp.error")
 local random, min, max = math.random, math.min, math.max
+local format = string.format
 
 local M = {}
 
-M.DEFAULTS = { max_attempts = 1, base = 0.2, cap = 20, retry_after_max = 60 }
+M.DEFAULTS = { max_attempts = 3, base = 0.2, cap = 20, retry_after_max = 60, deadline = 30,
+  attempt_timeout = 10 }
+
+-- The shortest timeout the transport seam accepts.
+local MIN_TIMEOUT = 0.001
 
 -- A transport that breaks the seam is a bug of that transport: say so.
 local function check_results(results, n)
@@ -38,45 +58,89 @@ end
 local Policy = { __name = "evcp.Policy", __metatable = "evcp.Policy" }
 Policy.__index = Policy
 
---- policy.new(opts) -> Policy; opts: max_attempts, base, cap, retry_after_max
--- (already checked by the caller; missing ones take M.DEFAULTS).
+--- policy.new(opts) -> Policy; opts: max_attempts, base, cap, retry_after_max,
+-- deadline, attempt_timeout (seconds; each attempt's timeout, so that it can
+-- be cut to the deadline), clock, wall, random, sleep (see the header; the
+-- caller has checked them; missing ones take M.DEFAULTS).
 function M.new(opts)
   opts = opts or {}
   local p = {}
   for k, v in pairs(M.DEFAULTS) do p[k] = opts[k] or v end
+  p.clock, p.wall, p.random, p.sleep = opts.clock, opts.wall or os.time, opts.random or random, opts.sleep
   return setmetatable(p, Policy)
 end
 
---- The pause before attempt n+1 after attempt n failed with res.
+--- policy:delay(n, res) -> pause, retry_after: the pause before attempt n+1
+-- after attempt n failed with res, and the seconds res's Retry-After asked
+-- for (nil without one).
 function Policy:delay(n, res)
-  local d = random() * min(self.cap, self.base * 2 ^ (n - 1))
+  local d = self.random() * min(self.cap, self.base * 2 ^ (n - 1))
   local h = res.headers
-  local ra = h and errors.retry_after(h["retry-after"])
+  local ra = h and errors.retry_after(h["retry-after"], self.wall())
   if ra then d = max(d, min(ra, self.retry_after_max)) end
-  return d
+  return d, ra
+end
+
+local REPLAYABLE = { GET = true, HEAD = true }
+
+local function replayable(req)
+  return type(req) == "table" and (REPLAYABLE[req.method] == true or req.idempotent == true)
+end
+
+-- Cuts the request's timeout to what remains of the deadline.
+local function bound(req, timeout, left)
+  if type(req) == "table" then req.timeout = left < timeout and max(left, MIN_TIMEOUT) or timeout end
+  return req
 end
 
 --- Runs plans through transport; returns one result per plan, in order.
 function Policy:run(transport, plans, prepare)
+  local clock = self.clock
+  if clock == nil then
+    clock = os.time
+    if transport.now then clock = function() return transport:now() end end
+  end
+  local now = clock()
+  local stop = now + self.deadline
+  local timeout = self.attempt_timeout
   local n = #plans
   local reqs = {}
-  for i = 1, n do reqs[i] = prepare(plans[i], 1) end
+  for i = 1, n do reqs[i] = bound(prepare(plans[i], 1), timeout, self.deadline) end
   local results = check_results(transport:run(reqs), n)
   for i = 1, n do results[i].attempts = 1 end
   local attempt = 1
   while attempt < self.max_attempts do
-    local again, where, pause = {}, {}, 0
+    local where, pause = {}, 0
+    now = clock()
+    local left = stop - now
     for i = 1, n do
       local r = results[i]
-      if errors.retryable_result(r) then
-        where[#where + 1] = i
-        pause = max(pause, self:delay(attempt, r))
+      if errors.retryable_result(r) and replayable(reqs[i]) then
+        local d, ra = self:delay(attempt, r)
+        if ra then r.retry_after = ra end
+        if ra and ra > left then
+          r.gave_up = format("Retry-After %.0fs is past the %gs deadline", ra, self.deadline)
+        elseif d + MIN_TIMEOUT >= left then
+          r.gave_up = format("no time left for attempt %d in the %gs deadline", attempt + 1, self.deadline)
+        else
+          where[#where + 1] = i
+          pause = max(pause, d)
+        end
       end
     end
     if #where == 0 then break end
     attempt = attempt + 1
-    transport:sleep(pause)
-    for j, i in ipairs(where) do again[j] = prepare(plans[i], attempt) end
+    if pause > 0 then
+      if self.sleep then self.sleep(pause) else transport:sleep(pause) end
+    end
+    now = clock()
+    left = stop - now
+    if left < MIN_TIMEOUT then left = MIN_TIMEOUT end
+    local again = {}
+    for j, i in ipairs(where) do
+      again[j] = bound(prepare(plans[i], attempt), timeout, left)
+      reqs[i] = again[j]
+    end
     local more = check_results(transport:run(again), #again)
     for j, i in ipairs(where) do
       more[j].attempts = attempt

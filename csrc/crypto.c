@@ -216,7 +216,7 @@ static int core_random_token(lua_State *L) {
   static const char hex[] = "0123456789abcdef";
   static const char *const formats[] = {"hex", "base64url", NULL};
   unsigned char raw[TOKEN_MAX];
-  char out[4 * ((TOKEN_MAX + 2) / 3) + 1]; /* >= 2 * TOKEN_MAX too */
+  char out[2 * TOKEN_MAX + 1]; /* hex: 2 per byte; base64: 4 per 3 bytes, fewer */
   lua_Integer n = luaL_checkinteger(L, 1);
   int format = luaL_checkoption(L, 2, "hex", formats), i, len;
   if (n < 1 || n > TOKEN_MAX)

@@ -299,6 +299,9 @@ describe("the token request (evcp.oauth)", function()
     local got = oauth.base_string("GET", "http://h/", { { "b", "2" }, { "B", "1" }, { "a", "z" }, { "a", "Z" },
       { "a", "~" }, { "_", "x" } })
     assert.equal("GET&http%3A%2F%2Fh%2F&B%3D1%26_%3Dx%26a%3DZ%26a%3Dz%26a%3D~%26b%3D2", got)
+    assert.matches("argument #1 %(method%)", raised(oauth.base_string, nil, "http://h/", {}))
+    assert.matches("argument #2 %(uri%) must be an http", raised(oauth.base_string, "GET", "ftp://h/", {}))
+    assert.matches("argument #3 %(params%)%[1%]", raised(oauth.base_string, "GET", "http://h/", { { "a", 1 } }))
   end)
 
   it("signs the URL normalized: scheme and host in lower case, default ports left out", function()

@@ -141,10 +141,20 @@ local function pair_less(p, q)
 end
 
 local function base_string_impl(method, uri, params)
+  local fname = FNAME .. ".base_string"
+  if type(method) ~= "string" or not method:match("^%a+$") then
+    raise(fname .. ": argument #1 (method) must be an HTTP method such as POST")
+  end
   local norm, why = M.base_string_uri(uri)
-  if not norm then raise(FNAME .. ".base_string: argument #2 (uri) " .. why) end
+  if not norm then raise(fname .. ": argument #2 (uri) " .. why) end
+  if type(params) ~= "table" then raise(fname .. ": argument #3 (params) must be a list of {name, value}") end
   local enc = {}
-  for i, p in ipairs(params) do enc[i] = { pct(p[1]), pct(p[2]) } end
+  for i, p in ipairs(params) do
+    if type(p) ~= "table" or type(p[1]) ~= "string" or type(p[2]) ~= "string" then
+      raise(fname .. ": argument #3 (params)[" .. i .. "] must be {name, value}, two strings")
+    end
+    enc[i] = { pct(p[1]), pct(p[2]) }
+  end
   sort(enc, pair_less)
   local parts = {}
   for i, p in ipairs(enc) do parts[i] = p[1] .. "=" .. p[2] end

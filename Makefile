@@ -4,8 +4,8 @@ LUAJIT       ?= luajit
 LUA_INCDIR   ?= /usr/include/lua5.4
 LUAJIT_INCDIR?= /usr/include/luajit-2.1
 # libcurl, expat and zlib; luarocks passes these from its external_dependencies
-EXT_CFLAGS   ?= $(shell pkg-config --cflags libcurl expat zlib 2>/dev/null)
-EXT_LIBS     ?= $(shell pkg-config --libs libcurl expat zlib 2>/dev/null || echo -lcurl -lexpat -lz)
+EXT_CFLAGS   ?= $(shell pkg-config --cflags libcurl expat zlib libcrypto 2>/dev/null)
+EXT_LIBS     ?= $(shell pkg-config --libs libcurl expat zlib libcrypto 2>/dev/null || echo -lcurl -lexpat -lz -lcrypto)
 CC           ?= cc
 OPT          ?= -O2 -g
 WARN         ?= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
@@ -22,7 +22,7 @@ INST_LUADIR  ?= $(PREFIX)/share/lua/5.4
 # every library module under lua/evcp (the emulator is not the library's)
 LUA_MODS     := $(shell cd lua && find evcp -name '*.lua' -not -path 'evcp/emulator/*' 2>/dev/null | LC_ALL=C sort)
 
-SRCS    = csrc/core.c csrc/value.c csrc/object.c csrc/json.c csrc/xml.c csrc/transport.c csrc/text.c csrc/json_decode.c
+SRCS    = csrc/core.c csrc/value.c csrc/object.c csrc/json.c csrc/xml.c csrc/transport.c csrc/text.c csrc/json_decode.c csrc/crypto.c
 HDRS    = csrc/evcp.h csrc/compat.h csrc/schema.h
 B54     = build/lua5.4
 BJIT    = build/luajit

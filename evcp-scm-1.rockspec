@@ -40,6 +40,7 @@ external_dependencies = {
   CURL = { library = "curl" },
   EXPAT = { header = "expat.h", library = "expat" },
   ZLIB = { header = "zlib.h", library = "z" },
+  OPENSSL = { header = "openssl/hmac.h", library = "crypto" },
 }
 build = {
   -- The Makefile is the one build description: the C sources (SRCS) and the
@@ -52,8 +53,8 @@ build = {
     CFLAGS = "$(CFLAGS)",
     LIBFLAG = "$(LIBFLAG)",
     LUA_INCDIR = "$(LUA_INCDIR)",
-    EXT_CFLAGS = "-I$(CURL_INCDIR) -I$(EXPAT_INCDIR) -I$(ZLIB_INCDIR)",
-    EXT_LIBS = "-L$(CURL_LIBDIR) -lcurl -L$(EXPAT_LIBDIR) -lexpat -L$(ZLIB_LIBDIR) -lz",
+    EXT_CFLAGS = "-I$(CURL_INCDIR) -I$(EXPAT_INCDIR) -I$(ZLIB_INCDIR) -I$(OPENSSL_INCDIR)",
+    EXT_LIBS = "-L$(CURL_LIBDIR) -lcurl -L$(EXPAT_LIBDIR) -lexpat -L$(ZLIB_LIBDIR) -lz -L$(OPENSSL_LIBDIR) -lcrypto",
   },
   install_target = "rock-install",
   install_variables = {

@@ -53,5 +53,6 @@ int evcp_transport_open(lua_State *L);
 int evcp_json_open(lua_State *L);
 int evcp_text_open(lua_State *L);
 int evcp_json_decode_open(lua_State *L);
+int evcp_crypto_open(lua_State *L);
 
 #endif

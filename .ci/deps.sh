@@ -3,7 +3,8 @@
 # sanitizers and valgrind) and run its emulator, when any is missing. Uses sudo
 # when not root. Checked by .ci/bare-check.sh on a debootstrap minbase system.
 set -eu
-# build: compiler, headers of both runtimes and of the C libraries
+# build: compiler, headers of both runtimes and of the C libraries (libcurl,
+#   expat, zlib, OpenSSL's libcrypto)
 # run: the runtimes, lua-cjson; the emulator: nginx with its Lua module
 # test: busted, lua-socket and lua-expat (specs), procps (ps), curl and the
 #   openssl CLI (specs talk HTTP/TLS to servers they start), valgrind,
@@ -11,7 +12,7 @@ set -eu
 #   lua-check (make lint)
 PKGS="gcc make pkg-config
 lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev
-libcurl4-openssl-dev libexpat1-dev zlib1g-dev
+libcurl4-openssl-dev libexpat1-dev zlib1g-dev libssl-dev
 lua-cjson nginx-light libnginx-mod-http-lua
 lua-busted lua-socket lua-expat procps curl openssl valgrind
 clang libclang-rt-14-dev luarocks lua-check"

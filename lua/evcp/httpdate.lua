@@ -9,8 +9,9 @@
 -- the future, as RFC 9110 asks, relative to `now`) and asctime ("Sun Nov  6
 -- 08:49:37 1994"). The weekday is not checked against the date (RFC 9110
 -- lets a recipient ignore it), every other field is: a text that is not one
--- of the forms, or names a day that does not exist, gives nil. Used for
--- Retry-After (evcp.policy) and Date (clock skew of the OAuth flow).
+-- of the forms, names a day that does not exist or a year before 1970 gives
+-- nil. Used for Retry-After (evcp.policy) and Date (the clock skew of the
+-- OAuth flow, evcp.oauth).
 local tonumber, type = tonumber, type
 local floor = math.floor
 
@@ -43,7 +44,7 @@ local MONTH_DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
 
 local function epoch(y, mon, d, hh, mm, ss)
   local m = MONTHS[mon]
-  if not m or y < 1 or y > 9999 then return nil end
+  if not m or y < 1970 or y > 9999 then return nil end -- (no HTTP date is older than the epoch)
   local last = MONTH_DAYS[m]
   if m == 2 and leap(y) then last = 29 end
   if d < 1 or d > last or hh > 23 or mm > 59 or ss > 60 then return nil end -- 60: a leap second

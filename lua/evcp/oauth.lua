@@ -53,6 +53,7 @@ local url = require("evcp.url")
 local json = require("evcp.json")
 local errors = require("evcp.error")
 local check = require("evcp.check")
+local httpdate = require("evcp.httpdate")
 
 local type, tostring, tonumber, setmetatable, pairs, ipairs, next, error =
   type, tostring, tonumber, setmetatable, pairs, ipairs, next, error
@@ -315,72 +316,9 @@ function M.token_request(creds, opts)
   return r
 end
 
----------------------------------------------------------------------------
--- HTTP dates (RFC 7231 §7.1.1.1)
-
-local MONTH = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
-  Oct = 10, Nov = 11, Dec = 12 }
-local WDAY = { Mon = true, Tue = true, Wed = true, Thu = true, Fri = true, Sat = true, Sun = true }
-local WEEKDAY = { Monday = true, Tuesday = true, Wednesday = true, Thursday = true, Friday = true,
-  Saturday = true, Sunday = true }
-local MDAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
-
--- days from 1970-01-01 to the proleptic Gregorian date y-m-d
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = floor(y / 400)
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = floor((153 * mp + 2) / 5) + d - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
-
-local function epoch(y, mon, d, h, mi, s)
-  y, d, h, mi, s = tonumber(y), tonumber(d), tonumber(h), tonumber(mi), tonumber(s)
-  local m = MONTH[mon]
-  if not m or y < 1970 or y > 9999 or h > 23 or mi > 59 or s > 60 or d < 1 then return nil end
-  local leap = (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
-  if d > MDAYS[m] + ((m == 2 and leap) and 1 or 0) then return nil end
-  return days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + s
-end
-
---- oauth.parse_http_date(s [, now]) -> seconds since the epoch, or nil when
--- s is not an HTTP date. Accepts the three forms of RFC 7231 §7.1.1.1:
--- IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT", RFC 850 "Sunday, 06-Nov-94
--- 08:49:37 GMT" (a two-digit year is the latest one not more than 50 years
--- after now, or 1970..2069 without now) and asctime "Sun Nov  6 08:49:37
--- 1994". Names are case-sensitive, as the RFC says; surrounding spaces are
--- ignored; the weekday must be a weekday's name but is not checked against
--- the date.
-function M.parse_http_date(s, now)
-  if type(s) ~= "string" or #s > 64 then return nil end
-  s = s:match("^[ \t]*(.-)[ \t]*$")
-  local wd, d, mon, y, h, mi, sec = s:match("^(%a%a%a), (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
-  if wd then
-    if not WDAY[wd] then return nil end
-    return epoch(y, mon, d, h, mi, sec)
-  end
-  wd, d, mon, y, h, mi, sec = s:match("^(%a+), (%d%d)%-(%a%a%a)%-(%d%d) (%d%d):(%d%d):(%d%d) GMT$")
-  if wd then
-    if not WEEKDAY[wd] then return nil end
-    local yy = tonumber(y)
-    local year = yy < 70 and 2000 + yy or 1900 + yy
-    if type(now) == "number" and now == now and now > -huge and now < huge then
-      local limit = floor(1970 + now / 31556952) + 50 -- the year of now (Gregorian average) + 50
-      year = 1900 + yy
-      while year + 100 <= limit do year = year + 100 end
-    end
-    return epoch(year, mon, d, h, mi, sec)
-  end
-  local d2
-  wd, mon, d2, h, mi, sec, y = s:match("^(%a%a%a) (%a%a%a) ([ %d]%d) (%d%d):(%d%d):(%d%d) (%d%d%d%d)$")
-  if wd then
-    if not WDAY[wd] then return nil end
-    return epoch(y, mon, d2:gsub(" ", ""), h, mi, sec)
-  end
-  return nil
-end
+--- oauth.parse_http_date(s [, now]) -> seconds since the epoch | nil: an
+-- HTTP date (the Date header of a 401204); evcp.httpdate.parse.
+M.parse_http_date = httpdate.parse
 
 ---------------------------------------------------------------------------
 -- the answer

@@ -91,12 +91,15 @@ describe("requests carry exactly the caller's values (bytes at the server)", fun
   end)
 
   it("sends a bearer token as a header and nowhere else", function()
-    local t = evcp.new({ base_url = srv.base .. "/echo", access_token = "tok en", timeout = 5 })
+    local t = evcp.new({ base_url = srv.base .. "/echo", access_token = "tok-en.~_+/8==", timeout = 5 })
     t:health()
     t:close()
     local line, all = request_line()
     assert.equal("GET /echo/v3/health HTTP/1.1", line)
-    assert.matches("\r\nAuthorization: Bearer tok en\r\n", all)
+    assert.truthy(all:find("\r\nAuthorization: Bearer tok-en.~_+/8==\r\n", 1, true))
+    -- only RFC 6750's token characters: nothing that could split or bend a header
+    assert.has_error(function() evcp.new({ base_url = srv.base, access_token = "tok en" }) end,
+      "evcp.new: option 'access_token' must be a bearer token (RFC 6750 token68 characters)")
   end)
 
   it("every call ends within its timeout, even a tiny one", function()

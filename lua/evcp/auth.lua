@@ -5,9 +5,12 @@
 --   auth:apply(req)     adds the credential to a request record
 --                       {method, url, headers, body} (called per attempt)
 --   auth:scrub(s)       s with every form of the secret replaced by "***"
---   auth.kind           "api key" | "bearer token" (never the secret)
--- The secret lives only in the closures below: not in a field, not in
--- tostring, not in any URL or message evcp shows.
+--   auth.kind           "api key" | "bearer token" | "token provider" |
+--                       "oauth" (never the secret)
+-- The secret lives only in the closures below (and, for OAuth, the access
+-- key secret in an evcp.Secret): not in a field, not in tostring, not in
+-- any URL or message evcp shows. A token that changes (M.changing) is
+-- fetched by the client before a call, which hands it to auth:use(token).
 local url = require("evcp.url")
 local type, pairs, ipairs, setmetatable = type, pairs, ipairs, setmetatable
 
@@ -43,8 +46,11 @@ end
 
 -- The fields live in a table of their own behind an empty, read-only proxy;
 -- plain __index tables (no function) keep a:apply(req) a table lookup.
-local function new(kind, apply, forms)
+local function new(kind, apply, forms, more)
   local fields = setmetatable({ kind = kind, apply = apply, scrub = scrubber(forms) }, Auth)
+  if more then
+    for k, v in pairs(more) do fields[k] = v end
+  end
   return setmetatable({}, { __index = fields,
     __newindex = Auth.__newindex, __tostring = Auth.__tostring, __name = "evcp.Auth",
     __metatable = "evcp.Auth" })
@@ -64,6 +70,37 @@ function M.bearer(token)
   return new("bearer token", function(_, req)
     req.headers.Authorization = "Bearer " .. token
   end, { token, url.segment(token) })
+end
+
+-- How many earlier tokens a changing authenticator still scrubs.
+local KEEP_TOKENS = 4
+
+--- A bearer token that changes over the client's life (a token provider, or
+-- HERE OAuth tokens): auth:use(token) sets the one the next requests carry
+-- (the client fetches it before each call); auth:current() gives it.
+-- scrub_also(s) scrubs what else the credential holds (an access key id and
+-- secret); the last KEEP_TOKENS tokens are scrubbed too.
+function M.changing(kind, scrub_also)
+  local token
+  local forms = {}
+  local base = scrubber(forms)
+  return new(kind, function(_, req)
+    req.headers.Authorization = "Bearer " .. token
+  end, forms, {
+    use = function(_, t)
+      if t == token then return end
+      token = t
+      forms[#forms + 1] = t
+      forms[#forms + 1] = url.segment(t)
+      while #forms > 2 * KEEP_TOKENS do table.remove(forms, 1) end
+    end,
+    current = function() return token end,
+    scrub = function(_, s)
+      s = base(nil, s)
+      if scrub_also and type(s) == "string" then s = scrub_also(s) end
+      return s
+    end,
+  })
 end
 
 -- The fields of an evcp.Error that carry text from the server or the

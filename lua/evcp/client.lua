@@ -18,6 +18,8 @@ local url = require("evcp.url")
 local auth = require("evcp.auth")
 local policy = require("evcp.policy")
 local errors = require("evcp.error")
+local credentials = require("evcp.credentials")
+local oauth = require("evcp.oauth")
 local v3 = require("evcp.v3")
 local v2 = require("evcp.v2")
 
@@ -70,16 +72,127 @@ local function preparer(a)
   end
 end
 
--- Sends plans through the policy and the transport; returns results, ctxs.
+---------------------------------------------------------------------------
+-- tokens that change (a token provider, HERE OAuth)
+
+-- an auth error (tier 2) of the credential, never quoting it
+local function auth_error(message, url_shown)
+  return errors.new({ kind = "auth", message = message, url = url_shown })
+end
+
+-- Asks the caller's token_provider for a token; returns it or nil, err.
+local function provided_token(s)
+  local ok, tok, msg = pcall(s.cred.token_provider)
+  if not ok then return nil, auth_error("token_provider raised an error: " .. tostring(tok)) end
+  if tok == nil then return nil, auth_error("token_provider gave no token: " .. tostring(msg or "no reason")) end
+  if type(tok) ~= "string" or tok == "" or #tok > oauth.MAX_TOKEN or not tok:match("^[%w%-._~+/]+=*$") then
+    return nil, auth_error("token_provider gave a " .. type(tok) .. " that is not a bearer token")
+  end
+  return tok
+end
+
+-- One token from HERE's token endpoint (signed afresh for every attempt
+-- the policy makes; re-signed once with HERE's clock after a 401204).
+local TOKEN_PLAN = {}
+local function fetch_token(s)
+  local endpoint = s.cred.token_endpoint
+  local ctx = { url = shown_url("POST", endpoint) }
+  local skewed = false
+  while true do
+    local sent_at
+    local res = s.policy:run(s.transport, { TOKEN_PLAN }, function()
+      sent_at = s.wall()
+      local req = oauth.token_request(s.cred, { now = sent_at + s.skew, url = endpoint })
+      req.idempotent = true -- a token request may be sent again: it is signed anew
+      return req
+    end)[1]
+    local tok, err = oauth.read_token(res, sent_at, ctx)
+    if tok then return tok end
+    if err.kind ~= "clock_skew" or err.server_time == nil or skewed then return nil, err end
+    s.skew = err.server_time - s.wall()
+    skewed = true
+  end
+end
+
+-- The OAuth token for the next call (evcp.oauth's protocol: one refresh at
+-- a time, ahead of expiry; a usable token survives a failed refresh).
+local function oauth_token(s)
+  local cache = s.tokens
+  local tok = cache:valid()
+  if cache:begin() then
+    local ok, new, err = pcall(fetch_token, s)
+    if ok and new then
+      cache:store(new)
+      tok = new
+    else
+      cache:fail()
+      if not ok then error(new, 0) end
+      if tok == nil then return nil, err end
+    end
+  end
+  if tok == nil then return nil, auth_error("no OAuth token: a refresh is already under way") end
+  return tok.access_token
+end
+
+-- Gives the changing authenticator its token for the next call; nil, err
+-- when there is none.
+local function ready(s, again)
+  local tok, err
+  if s.cred.kind == "oauth" then
+    if again then s.tokens:invalidate(s.auth:current()) end
+    tok, err = oauth_token(s)
+  else
+    tok, err = provided_token(s)
+  end
+  if tok == nil then return nil, err end
+  s.auth:use(tok)
+  return true
+end
+
+-- Sends plans through the policy and the transport; returns the results.
+-- A changing token is fetched first (its failure is every plan's result),
+-- and a 401 gets one new token and one replay.
+local function run(s, plans)
+  if s.auth.use then
+    local ok, err = ready(s, false)
+    if not ok then
+      local failed = {}
+      for i = 1, #plans do failed[i] = { kind = "auth", message = err.message, error = err } end
+      return failed
+    end
+  end
+  local results = s.policy:run(s.transport, plans, s.prepare)
+  if s.auth.use then
+    local again, where = {}, {}
+    for i = 1, #plans do
+      if results[i].status == 401 then
+        where[#where + 1] = i
+        again[#again + 1] = plans[i]
+      end
+    end
+    if #where > 0 and ready(s, true) then
+      local more = s.policy:run(s.transport, again, s.prepare)
+      for j, i in ipairs(where) do
+        more[j].attempts = (more[j].attempts or 1) + (results[i].attempts or 1)
+        results[i] = more[j]
+      end
+    end
+  end
+  return results
+end
+
+-- Sends plans; returns results, ctxs.
 local function send(s, plans)
   local ctxs = {}
   for i = 1, #plans do ctxs[i] = locate(s, plans[i]) end
+  if s.auth.use then return run(s, plans), ctxs end
   return s.policy:run(s.transport, plans, s.prepare), ctxs
 end
 
 -- The same for one plan; returns its result and ctx.
 local function send1(s, p)
   local ctx = locate(s, p)
+  if s.auth.use then return run(s, { p })[1], ctx end
   return s.policy:run(s.transport, { p }, s.prepare)[1], ctx
 end
 
@@ -241,6 +354,7 @@ local function release(s)
   if s.closed then return end
   s.closed = true
   if s.owns_transport then s.transport:close() end
+  s.cred:close() -- wipes an access key secret
 end
 
 --- client:close(): frees the connections; idempotent (also `<close>`).
@@ -300,9 +414,20 @@ local new_object = core.new_object
 ---------------------------------------------------------------------------
 -- evcp.new
 
-local OPTS = check.set({ "base_url", "v2_base_url", "api_key", "access_token", "timeout",
-  "connect_timeout", "max_attempts", "deadline", "max_parallel", "user_agent", "compress", "max_body",
-  "ca_file", "ca_path", "proxy", "transport", "clock", "sleep", "random" })
+local OPT_NAMES = { "base_url", "v2_base_url", "timeout", "connect_timeout", "max_attempts", "deadline",
+  "max_parallel", "user_agent", "compress", "max_body", "ca_file", "ca_path", "proxy", "transport", "clock",
+  "sleep", "random" }
+for _, k in ipairs(credentials.OPTIONS) do OPT_NAMES[#OPT_NAMES + 1] = k end
+local OPTS = check.set(OPT_NAMES)
+
+-- readfile for credentials.resolve: at most MAX_FILE + 1 bytes of a file
+local function readfile(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read(credentials.MAX_FILE + 1)
+  f:close()
+  return text or ""
+end
 
 local function check_base(name, base)
   check.text("evcp.new", "option '" .. name .. "'", base, 2048)
@@ -338,20 +463,17 @@ local function new(opts)
   local v2_base = opts.v2_base_url
   if v2_base == nil then v2_base = (opts.base_url == nil) and M.DEFAULT_V2_BASE_URL or base end
   v2_base = check_base("v2_base_url", v2_base)
-  if opts.api_key == nil and opts.access_token == nil then
-    check.raise("evcp.new: give option 'api_key' or option 'access_token'")
-  end
-  if opts.api_key ~= nil and opts.access_token ~= nil then
-    check.raise("evcp.new: give only one of option 'api_key' and option 'access_token'")
-  end
-  -- secrets: checked without ever quoting their value
+  -- exactly one credential (evcp.credentials; its checks never quote one)
+  local cred = credentials.resolve_checked(opts, os.getenv, readfile)
   local a
-  if opts.api_key ~= nil then
-    check.text("evcp.new", "option 'api_key'", opts.api_key, 4096)
-    a = auth.api_key(opts.api_key)
+  if cred.kind == "api_key" then
+    a = auth.api_key(cred.api_key)
+  elseif cred.kind == "access_token" then
+    a = auth.bearer(cred.access_token)
+  elseif cred.kind == "token_provider" then
+    a = auth.changing("token provider")
   else
-    check.text("evcp.new", "option 'access_token'", opts.access_token, 16384)
-    a = auth.bearer(opts.access_token)
+    a = auth.changing("oauth", function(text) return cred:scrub(text) end)
   end
   if opts.timeout ~= nil then check.seconds("evcp.new", "option 'timeout'", opts.timeout, 0.001, 86400) end
   if opts.connect_timeout ~= nil then
@@ -398,6 +520,7 @@ local function new(opts)
   local s = {
     bases = { v3 = base, v2 = v2_base },
     auth = a, prepare = preparer(a), transport = transport, owns_transport = owns,
+    cred = cred, tokens = cred.kind == "oauth" and oauth.cache() or nil, skew = 0, wall = os.time,
     policy = policy.new({ max_attempts = opts.max_attempts, deadline = opts.deadline,
       attempt_timeout = opts.timeout, clock = opts.clock, sleep = opts.sleep, random = opts.random }),
     max_body = max_body, closed = false,

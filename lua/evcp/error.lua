@@ -2,7 +2,9 @@
 --
 -- Every call that can fail for reasons outside the caller's control returns
 -- `nil, err`, where err is an evcp.Error: a table with
---   kind            "http" | "timeout" | "network" | "tls" | "too_large" | "decode"
+--   kind            "http" | "timeout" | "network" | "tls" | "too_large" | "decode" |
+--                   "auth" (no credential to send: a token provider failed, no
+--                   OAuth token) | "clock_skew" (HERE's 401204 twice)
 --   message         what went wrong, one line
 --   status          HTTP status (kind "http", sometimes others)
 --   code, title, cause, action      HERE's ErrorResponse fields, when sent
@@ -118,6 +120,7 @@ end
 --- The error of a transport failure ({kind, message}) for the request ctx.
 -- ctx: {url = "GET ...", request_id = ...}
 function M.transport(res, ctx)
+  if M.is(res.error) then return res.error end -- a failure before sending (no credential)
   return setmetatable({ kind = res.kind, message = res.message, status = res.status,
     retryable = RETRYABLE_KIND[res.kind] == true, url = ctx.url, request_id = ctx.request_id,
     attempts = res.attempts, gave_up = res.gave_up }, Error)

@@ -565,8 +565,25 @@ describe("emulator --script #slow", function()
     end
     assert.are.same({ 503, 200, "network", 429, 401, 200, 200 }, got)
     local stats = cjson.decode(run({ url = emu.url .. "/_emulator/stats" }).body)
-    assert.are.same({ data_requests = 7, token_requests = 1, script_length = 5, script_used = 5 },
-      stats)
+    assert.are.same({ data_requests = 7, token_requests = 1, script_length = 5, script_used = 5,
+      token_script_length = 0, token_script_used = 0 }, stats)
+  end)
+
+  it("--token-script does the same for token requests only", function()
+    local emu = ep.start("--data " .. FIXTURE .. " --status-interval 0 --api-key k1"
+      .. " --token-script 503-2,ok,429 --access-key " .. shell_quote(KEY_ID .. ":" .. SECRET)
+      .. " --token-url " .. HERE_URL)
+    finally(function() ep.stop(emu) end)
+    assert.are.equal(200, run({ url = emu.url .. "/v3/health?apiKey=k1" }).status)
+    local res = post_token(emu, signed(nonce(), unix_now()))
+    assert.are.equal(503, res.status)
+    assert.are.equal("2", res.headers["retry-after"])
+    assert.are.equal(200, post_token(emu, signed(nonce(), unix_now())).status)
+    assert.are.equal(429, post_token(emu, signed(nonce(), unix_now())).status)
+    assert.are.equal(200, post_token(emu, signed(nonce(), unix_now())).status)
+    local stats = cjson.decode(run({ url = emu.url .. "/_emulator/stats" }).body)
+    assert.are.same({ data_requests = 1, token_requests = 4, script_length = 0, script_used = 0,
+      token_script_length = 3, token_script_used = 3 }, stats)
   end)
 
   it("refuses to start with an unknown kind in --script", function()

@@ -65,11 +65,13 @@ function M.init(cfg)
   S.store = (ngx and ngx.shared and ngx.shared.evcp_emulator) or auth.table_store()
   cfg.store = cfg.store or S.store
   S.auth = auth.new(cfg)
-  S.script = {}
-  for i, kind in ipairs(cfg.script or {}) do
-    local f, err = M.fault(kind)
-    if not f then error("evcp-emulator: --script item " .. i .. ": " .. err, 0) end
-    S.script[i] = kind
+  S.script, S.token_script = {}, {}
+  for _, which in ipairs({ { "script", "--script" }, { "token_script", "--token-script" } }) do
+    for i, kind in ipairs(cfg[which[1]] or {}) do
+      local f, err = M.fault(kind)
+      if not f then error("evcp-emulator: " .. which[2] .. " item " .. i .. ": " .. err, 0) end
+      S[which[1]][i] = kind
+    end
   end
   local clk = clock.new({ seed = cfg.seed, interval = cfg.status_interval,
     start_time = cfg.start_time, now = cfg.now or (ngx and ngx.now) or os.time, db = db })
@@ -317,13 +319,15 @@ local function counter(name)
   return tonumber(v) or 0
 end
 
--- The next fault for a data request: its X-Emulator-Fault header, else the next item
--- of --script (the counter lives in the shared dict, so workers take turns).
-local function next_fault(header)
-  if header then return header, "header" end
-  if #S.script == 0 then return nil end
-  local n = S.store:incr("script", 1, 0)
-  return S.script[n], "script"
+-- The next fault for a request: its X-Emulator-Fault header, else the next item of
+-- --script (data requests) or --token-script (token requests); the counters live in the
+-- shared dict, so workers take turns.
+local function next_fault(header, which)
+  if header then return header end
+  local list = S[which]
+  if #list == 0 then return nil end
+  local n = S.store:incr(which, 1, 0)
+  return list[n]
 end
 
 local function send(status, body, headers)
@@ -449,7 +453,9 @@ local function control(path)
   if path == "/_emulator/stats" then
     return 200, cjson.encode({ data_requests = counter("data"),
       token_requests = counter("token"), script_length = #S.script,
-      script_used = math.min(counter("script"), #S.script) })
+      script_used = math.min(counter("script"), #S.script),
+      token_script_length = #S.token_script,
+      token_script_used = math.min(counter("token_script"), #S.token_script) })
   end
   return v3.gen_error(404, "Not Found", "No resource exists at this path")
 end
@@ -485,7 +491,7 @@ function M.handle()
       for k, v in pairs(ctx.headers) do h[k] = h[k] or v end
       return status, b, h
     end
-    -- only the header: --script counts data requests
+    fault_header = next_fault(fault_header, "token_script")
   else
     S.store:incr("data", 1, 0)
     normal = function()
@@ -493,7 +499,7 @@ function M.handle()
         query = var.args, headers = req_headers, correlation_id = ctx.correlation_id })
       return status, body, headers
     end
-    fault_header = next_fault(fault_header)
+    fault_header = next_fault(fault_header, "script")
   end
   if not fault_header then return send(normal()) end
   local f, err = M.fault(fault_header)

@@ -15,10 +15,11 @@
 -- The signature is checked with the emulator's own code: the base string is built here,
 -- HMAC-SHA256 comes from libcrypto through LuaJIT's FFI (nginx links libcrypto), base64
 -- from ngx.encode_base64 (or the small encoder below). Nothing is shared with the client.
+local cjson = require("cjson").new()
 local query = require("evcp_emulator.query")
 
-local byte, char, format, sub, gsub, find, lower, concat, sort, floor =
-  string.byte, string.char, string.format, string.sub, string.gsub, string.find,
+local byte, format, sub, gsub, find, lower, concat, sort, floor =
+  string.byte, string.format, string.sub, string.gsub, string.find,
   string.lower, table.concat, table.sort, math.floor
 
 local M = {}
@@ -268,7 +269,6 @@ end
 local RFC_ERROR = { [400] = "invalid_request", [401] = "invalid_client",
   [405] = "invalid_request", [500] = "server_error" }
 function M.oauth_error(status, code, message, rfc)
-  local cjson = require("cjson").new()
   return status, cjson.encode({
     errorId = "ERROR-" .. uuid(), httpStatus = status, errorCode = code, message = message,
     error = rfc or RFC_ERROR[status] or "invalid_request", error_description = message,
@@ -285,7 +285,6 @@ end
 -- POST /oauth2/token. req = {method, scheme, host, path, query (raw string), headers
 -- (lower-case names), body}. Returns status, body, headers.
 function M:token(req)
-  local cjson = require("cjson").new()
   local headers = req.headers or {}
   local now = self:now()
   local out = { ["Content-Type"] = "application/json", ["Cache-Control"] = "no-store",

@@ -1,6 +1,8 @@
 -- evcp_emulator.http: the HTTP shell of the local emulator of HERE's EV Charge Points
 -- APIs v3 (/v3/...) and v2 (/ev/...): configuration, authentication, routing, the
--- response headers, and the adapter to nginx's ngx.* API.
+-- response headers, and the adapter to nginx's ngx.* API; HERE's token endpoint
+-- (POST /oauth2/token, checked by evcp_emulator.auth), fault injection (--script,
+-- --token-script, the X-Emulator-Fault header) and the /_emulator/ready|stats paths.
 --
 -- Runs inside nginx's LuaJIT (init_by_lua / content_by_lua), but the core,
 -- M.dispatch(req), is plain Lua 5.1..5.4 so it can be driven without nginx.
@@ -10,6 +12,8 @@
 --   M.handle()         content handler: adapts ngx.* to M.dispatch
 --   M.dispatch(req)    req = {method, path, query, headers = {lower-case = value}}
 --                      -> status, body, headers (table of extra response headers)
+--   M.fault(kind)      a fault kind -> its plan | nil, message (what handle() carries out)
+--   M.gzip_bomb()      the gzip-bomb body (zlib through FFI; false without it)
 --
 -- See docs/EMULATOR.md for every behaviour choice made where HERE is silent.
 

@@ -49,7 +49,7 @@ end
 local function new(kind, apply, forms, more)
   local fields = setmetatable({ kind = kind, apply = apply, scrub = scrubber(forms) }, Auth)
   if more then
-    for k, v in pairs(more) do fields[k] = v end
+    for k, v in pairs(more) do rawset(fields, k, v) end
   end
   return setmetatable({}, { __index = fields,
     __newindex = Auth.__newindex, __tostring = Auth.__tostring, __name = "evcp.Auth",

@@ -190,6 +190,16 @@ describe("client:locations plans as before", function()
     assert(c:locations(ids, { fields = { "evses" } }))
     assert.equal(4, #t.calls)
     local r = t.calls[1]
+    -- each request gets an X-Request-ID of its own when the caller gives none: a UUID v4
+    local UUID4 = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
+    local seen = {}
+    for _, call in ipairs(t.calls) do
+      local id = call.headers["X-Request-ID"]
+      assert.matches(UUID4, id)
+      assert.is_nil(seen[id], "a new id per request")
+      seen[id] = true
+      call.headers["X-Request-ID"] = nil
+    end
     -- timeout: the attempt's (10 s by default), cut to what is left of the deadline
     assert.same({ method = "GET", url = "http://127.0.0.1:9/v3/locations/abc?fields=evses&apiKey=k",
       headers = { Accept = "application/json" }, timeout = 10 }, r)

@@ -49,8 +49,20 @@ local V2 = {}     -- the methods of client.v2
 
 local query, shown_url = url.query, errors.shown_url
 
+-- A fresh X-Request-ID: a UUID version 4 from OpenSSL's RAND_bytes.
+local random_token = core.random_token
+local VARIANT = { ["0"] = "8", ["1"] = "9", ["2"] = "a", ["3"] = "b", ["4"] = "8", ["5"] = "9", ["6"] = "a",
+  ["7"] = "b", ["8"] = "8", ["9"] = "9", a = "a", b = "b", c = "8", d = "9", e = "a", f = "b" }
+local function new_request_id()
+  local h = random_token(16)
+  return h:sub(1, 8) .. "-" .. h:sub(9, 12) .. "-4" .. h:sub(14, 16) .. "-" .. VARIANT[h:sub(17, 17)]
+    .. h:sub(18, 20) .. "-" .. h:sub(21, 32)
+end
+
 -- Fills plan.url (without credentials) and returns the context errors show.
+-- Every request carries an X-Request-ID: the caller's, else a new one.
 local function locate(s, p)
+  if p.request_id == nil then p.request_id = new_request_id() end
   local q = query(p.query)
   local u
   if q ~= "" then u = s.bases[p.api] .. p.path .. "?" .. q else u = s.bases[p.api] .. p.path end

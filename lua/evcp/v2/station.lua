@@ -63,16 +63,20 @@
 -- by a scan of at most 8 entries, then through a hash (O(n) per station).
 -- The whole v2 station stays reachable as `v2`.
 --
--- Speed (issue 7 section 6; callgrind, the v2-json page of 100 stations):
--- the hot path calls as few functions as it can, since on Lua 5.4 every call
--- costs more than the work it does: text() and the number checks are written
--- out where a field is read, type() only runs on a value that is there, and
--- the texts, type ids and small counts HERE repeats are found in tables
--- (memos, bounded by MAX_MEMO, and the fixed COUNT). Tables made per station
--- are the result's own; nothing in a result is shared with another result
--- (core.location keeps the table it is given and its node cache is keyed by
--- node, so a node shared by two stations would also share what their
--- Locations hand out).
+-- Speed (issue 7 section 6; callgrind on the v2-json page of 100 stations,
+-- 8.5 -> 6.0 M instructions a page on Lua 5.4): most of what is left is
+-- making the result's tables (copying the result alone costs 5.0 M). The hot
+-- path calls as few functions as it can, since on Lua 5.4 a call, type()
+-- above all, costs more than the work around it: text() and the number
+-- checks are written out where a field is read, type() runs only on a value
+-- that is there, and what HERE repeats (type ids, electrical texts, power
+-- levels, brands and partner ids, small counts) is found in a table: memos
+-- bounded by MAX_MEMO, read with the raw value so that a hit needs no type
+-- check, and the fixed COUNT. A memo holds strings, numbers and its own
+-- read-only entries, never a table of a result: every table in a result is
+-- made for it, nothing is shared between two results (core.location keeps
+-- the table it is given, and its node cache is keyed by node: a node shared
+-- by two stations would share what their Locations hand out too).
 local type, ipairs, next, tonumber, error, setmetatable = type, ipairs, next, tonumber, error, setmetatable
 local floor, sqrt = math.floor, math.sqrt
 local find, sub, format = string.find, string.sub, string.format
@@ -189,9 +193,29 @@ local function read_type_id(v)
   return { format("%d", n), STANDARDS[n] }
 end
 
+local PHASE_TYPE = { [1] = "ac1Phase", [2] = "ac2PhaseSplit", [3] = "ac3Phase" }
+
+-- The v3 powerType and maxVoltage of a group from what it says: kind ("ac"
+-- | "dc" | nil), phases, feed (the power type its powerFeedType names, HERE's
+-- v2 lookup 1..5) and the highest volts figure. Without a feed, the phases
+-- tell the AC type, where "2" cannot tell two-phase from split phase.
+local function power_of(kind, phases, feed, volts)
+  if not kind and phases then kind = "ac" end
+  local power_type
+  if feed then
+    power_type = feed
+  elseif kind == "dc" then
+    power_type = "dc"
+  elseif kind == "ac" then
+    power_type = PHASE_TYPE[phases or 1]
+  end
+  if volts and power_type == "ac3Phase" and volts >= LINE_TO_LINE_MIN then volts = floor(volts / SQRT3 + 0.5) end
+  return power_type, volts
+end
+
 -- Reads an electrical text (a string of at most MAX_TEXT bytes) into
--- {volts =, amps =, phases =, kind = "ac" | "dc"}, each nil where it says
--- nothing, and remembers it. Linear: each find either fails at once or
+-- {volts, amps, phases, kind = "ac" | "dc"}, each nil where it says nothing,
+-- and remembers it. Linear: each find either fails at once or
 -- consumes one run of digits, spaces or letters.
 local function electrical(s)
   local stop = find(s, ";", 1, true)
@@ -221,7 +245,11 @@ local function electrical(s)
   if find(t, "DC", 1, true) then kind = "dc" elseif find(t, "AC", 1, true) then kind = "ac" end
   if volts == 0 then volts = nil end
   if amps == 0 then amps = nil end
-  local r = { volts = volts, amps = amps, phases = phases, kind = kind }
+  -- full: it says all four, so that no later text can add to it; then
+  -- power_type and max_voltage are what power_of gives without a feed
+  local r = { volts = volts, amps = amps, phases = phases, kind = kind,
+    full = volts ~= nil and amps ~= nil and phases ~= nil and kind ~= nil }
+  if r.full then r.power_type, r.max_voltage = power_of(kind, phases, nil, volts) end
   if elec_n >= MAX_MEMO then elec_memo, elec_n = {}, 0 end
   elec_n = elec_n + 1
   elec_memo[s] = r
@@ -268,9 +296,8 @@ local function read_word(v)
   return v
 end
 
-local PHASE_TYPE = { [1] = "ac1Phase", [2] = "ac2PhaseSplit", [3] = "ac3Phase" }
--- v2 power feed type ids (/ev/powerfeedtypes) -> v3 PowerType
 local FORMAT = { [true] = "cable", [false] = "socket" } -- fixedCable -> format
+-- v2 power feed type ids (/ev/powerfeedtypes) -> v3 PowerType
 local POWER_FEED = { ["1"] = "ac1Phase", ["2"] = "ac2Phase", ["3"] = "ac2PhaseSplit", ["4"] = "ac3Phase",
   ["5"] = "dc", [1] = "ac1Phase", [2] = "ac2Phase", [3] = "ac2PhaseSplit", [4] = "ac3Phase", [5] = "dc" }
 
@@ -295,9 +322,10 @@ end
 -- Keyed lists: EVSEs by uid, a group's references by evseUid and an EVSE's
 -- connectors by id. Each is an array of tables scanned while it has at most
 -- SMALL entries; past that a map (key -> entry) answers, so that a station
--- of n items costs O(n). The scans are written out where they are used (a
--- call per lookup would cost more on Lua 5.4 than the scan of the one or two
--- entries real stations have); the maps all come from here.
+-- of n items costs O(n). The scans are written out where they are used:
+-- one find(list, n, field, key, map) helper for all four cost 32,000
+-- instructions more a page on Lua 5.4 (a call per lookup, against a scan of
+-- the one or two entries real stations have). The maps all come from here.
 
 -- The map of list's first n entries by field f.
 local function map_of(list, n, f)
@@ -330,15 +358,16 @@ local function station_to_v3(st, where, index)
     end
     last_where = where
   end
-  if index ~= nil and type(index) ~= "number" then
+  if index ~= nil and tonumber(index) ~= index and type(index) ~= "number" then
     error("evcp.v2.station.to_v3: argument #3 (i) must be a number or nil, got " .. type(index), 2)
   end
   if type(st) ~= "table" then return nil, name_of(where, index) .. ": expected a station object" end
   local pos = st.position
   local lat, lng
   if type(pos) == "table" then lat, lng = pos.latitude, pos.longitude end
-  -- (numbers within the bounds are finite: NaN and infinities fail them)
-  if type(lat) ~= "number" or type(lng) ~= "number" or
+  -- (x and tonumber(x) == x: x is a number other than NaN, told without the
+  -- string type() makes; numbers within the bounds are finite)
+  if not lat or tonumber(lat) ~= lat or not lng or tonumber(lng) ~= lng or
      not (lat >= -90 and lat <= 90 and lng >= -180 and lng <= 180) then
     return nil, name_of(where, index) .. ".position: expected latitude and longitude numbers"
   end
@@ -355,9 +384,14 @@ local function station_to_v3(st, where, index)
   local address, access
   local a = st.address
   if a and type(a) == "table" then
+    -- (district and state, seldom sent, are added when they are: a table
+    -- sized for the other seven is half the size)
     address = { label = a.unparsedAddress, street = a.street, houseNumber = a.streetNumber,
-      city = a.city, district = a.district, county = a.county, state = a.state,
-      countryCode = a.country, postalCode = a.postalCode }
+      city = a.city, county = a.county, countryCode = a.country, postalCode = a.postalCode }
+    local v = a.district
+    if v ~= nil then address.district = v end
+    v = a.state
+    if v ~= nil then address.state = v end
   end
   local ep = st.entrancePosition
   if ep and type(ep) == "table" then
@@ -376,21 +410,6 @@ local function station_to_v3(st, where, index)
   local brand = st.brand
   if not words[brand] then brand = read_word(brand) end
   local partner
-  -- the result, made now so that fewer values stay live through the loops
-  -- (the constructor sizes it for the fields set at the end)
-  local t = {
-    id = "here:evcp:charginglocation:" .. pool,
-    location = { lat = lat, lng = lng },
-    name = st.name,
-    timeZone = st.timeZone,
-    cpoLocationId = cpo,
-    v2 = st,
-    address = address,
-    accessPoints = access,
-    operator = nil,
-    evses = nil,
-    connectorGroups = nil,
-  }
   local evses, nev, by_uid -- by_uid: uid -> EVSE, made once there are more than SMALL
   local sets -- connectors list -> map of its connectors by id, for lists of more than SMALL
   local groups, ngroups
@@ -440,54 +459,50 @@ local function station_to_v3(st, where, index)
       local fmt = FORMAT[group.fixedCable]
       local cp = group.chargingPoint
       if cp and type(cp) ~= "table" then cp = nil end
-      local volts, amps, phases, kind
+      -- electrical data: chargeCapacity, then what it leaves unset from the
+      -- charging point; a powerFeedType says the power type outright
+      local pf = group.powerFeedType
+      local feed = pf and type(pf) == "table" and POWER_FEED[pf.id]
       local s = group.chargeCapacity
-      local e = elec_memo[s]
-      if not e and s then e = read_electrical(s) end
-      if e then volts, amps, phases, kind = e.volts, e.amps, e.phases, e.kind end
+      local cap = elec_memo[s]
+      if not cap and s then cap = read_electrical(s) end
+      local volts, amps, power_type
+      if cap and cap.full and not feed then
+        volts, amps, power_type = cap.max_voltage, cap.amps, cap.power_type
+      else
+        local phases, kind
+        if cap then volts, amps, phases, kind = cap.volts, cap.amps, cap.phases, cap.kind end
+        if cp and not (cap and cap.full) then
+          s = cp.voltsRange
+          local e = elec_memo[s]
+          if not e and s then e = read_electrical(s) end
+          if e then
+            if not volts then volts = e.volts end
+            if not amps then amps = e.amps end
+            if not phases then phases = e.phases end
+            if not kind then kind = e.kind end
+          end
+          s = cp.ampsRange
+          e = elec_memo[s]
+          if not e and s then e = read_electrical(s) end
+          if e then
+            if not volts then volts = e.volts end
+            if not amps then amps = e.amps end
+            if not phases then phases = e.phases end
+            if not kind then kind = e.kind end
+          end
+          if not phases then phases = count_of(cp.phases) end
+          if not kind and cp.chargeMode == "4" then kind = "dc" end
+        end
+        power_type, volts = power_of(kind, phases, feed, volts)
+      end
       local modified = group.lastUpdateTimestamp
       if modified then
         if type(modified) ~= "string" then modified = text(modified) elseif modified == "" then modified = nil end
       else
         modified = nil
       end
-      if cp then
-        s = cp.voltsRange
-        e = elec_memo[s]
-        if not e and s then e = read_electrical(s) end
-        if e then
-          if not volts then volts = e.volts end
-          if not amps then amps = e.amps end
-          if not phases then phases = e.phases end
-          if not kind then kind = e.kind end
-        end
-        s = cp.ampsRange
-        e = elec_memo[s]
-        if not e and s then e = read_electrical(s) end
-        if e then
-          if not volts then volts = e.volts end
-          if not amps then amps = e.amps end
-          if not phases then phases = e.phases end
-          if not kind then kind = e.kind end
-        end
-        if not phases then phases = count_of(cp.phases) end
-        if not kind and cp.chargeMode == "4" then kind = "dc" end
-        if not modified then modified = text(cp.lastUpdateTimestamp) end
-      end
-      if not kind and phases then kind = "ac" end
-      local power_type
-      -- a group's powerFeedType (HERE's v2 lookup: 1..5) says it outright;
-      -- else the phases, where "2" cannot tell two-phase from split phase
-      local pf = group.powerFeedType
-      local feed = pf and type(pf) == "table" and POWER_FEED[pf.id]
-      if feed then
-        power_type = feed
-      elseif kind == "dc" then
-        power_type = "dc"
-      elseif kind == "ac" then
-        power_type = PHASE_TYPE[phases or 1]
-      end
-      if volts and power_type == "ac3Phase" and volts >= LINE_TO_LINE_MIN then volts = floor(volts / SQRT3 + 0.5) end
+      if cp and not modified then modified = text(cp.lastUpdateTimestamp) end
       -- its connectors
       local refs, nrefs, ref_of, listed_available = nil, 0, nil, 0
       local items = EMPTY -- list_of(group.connectorStatuses, "connectorStatus"), written out
@@ -518,10 +533,11 @@ local function station_to_v3(st, where, index)
             end
           end
           local cid = cs.cpoConnectorId
-          if cid then
+          -- (often the EVSE id: then it is that string, with no type check)
+          if cid ~= uid and cid then
             if type(cid) ~= "string" then cid = text(cid) elseif cid == "" then cid = nil end
           end
-          local ref -- false: make this group's reference to the EVSE
+          local new_ref -- make this group's reference to the EVSE
           if not evse then
             -- a new EVSE: its connector and this group's reference to it are new too
             if not cid then cid = uid end
@@ -550,7 +566,7 @@ local function station_to_v3(st, where, index)
             else
               evses, nev = { evse }, 1
             end
-            ref = false
+            new_ref = true
             if st3 == "available" then listed_available = listed_available + 1 end
           else
             local conns = evse.connectors
@@ -595,6 +611,7 @@ local function station_to_v3(st, where, index)
                 sets[conns] = map_of(conns, n, "id")
               end
               -- the group's reference to the EVSE
+              local ref
               if ref_of then
                 ref = ref_of[uid]
               else
@@ -609,13 +626,13 @@ local function station_to_v3(st, where, index)
                 local ids = ref.connectorIds
                 ids[#ids + 1] = cid
               else
-                ref = false
+                new_ref = true
                 if evse.status == "available" then listed_available = listed_available + 1 end
               end
             end
           end
-          if ref == false then
-            ref = { evseUid = uid, connectorIds = { cid } }
+          if new_ref then
+            local ref = { evseUid = uid, connectorIds = { cid } }
             if refs then
               nrefs = nrefs + 1
               refs[nrefs] = ref
@@ -653,10 +670,19 @@ local function station_to_v3(st, where, index)
       end
     end
   end
-  if brand or partner then t.operator = { name = brand, partnerId = partner } end
-  t.evses = evses
-  t.connectorGroups = groups
-  return t
+  return {
+    id = "here:evcp:charginglocation:" .. pool,
+    location = { lat = lat, lng = lng },
+    name = st.name,
+    timeZone = st.timeZone,
+    cpoLocationId = cpo,
+    v2 = st,
+    address = address,
+    accessPoints = access,
+    operator = (brand or partner) and { name = brand, partnerId = partner } or nil,
+    evses = evses,
+    connectorGroups = groups,
+  }
 end
 
 M.to_v3 = station_to_v3

@@ -133,4 +133,125 @@ describe("evcp.v2.station.to_v3", function()
     assert.equal("P/3/1", t.evses[2].uid)
     assert.equal("P/3/1", t.evses[2].connectors[1].id)
   end)
+  -- to_v3 keeps small memos (type ids, electrical texts, power levels,
+  -- brands; MAX_MEMO = 512 entries each, started afresh when full) and a
+  -- fixed table of small counts. These pin that none of it shows in results.
+  describe("memos and shared lookups", function()
+    local core = require("evcp.core")
+
+    it("gives each station its own tables: a change through one Location or result is not seen by another",
+      function()
+        local function one() -- two stations alike: same type id, texts, brand
+          return st({ { connectorType = { id = "33" }, chargeCapacity = "1000-1000VDC, at max 300A",
+            maxPowerLevel = 50, connectorStatuses = { connectorStatus = { { cpoEvseId = "E", state = "AVAILABLE" } } } } },
+            { brand = "B" })
+        end
+        local a, b = assert(station.to_v3(one(), "x")), assert(station.to_v3(one(), "x"))
+        a.connectorGroups[1].standards[1] = "X"
+        a.evses[1].connectors[1].maxPower = 1
+        a.operator.name = "Y"
+        assert.same({ "IEC_62196_T1_COMBO" }, b.connectorGroups[1].standards)
+        assert.equal(50000, b.evses[1].connectors[1].maxPower)
+        assert.equal("B", b.operator.name)
+        -- through Locations (core keeps the tables and caches copies by node)
+        local la, lb = assert(core.location(assert(station.to_v3(one(), "x")))),
+          assert(core.location(assert(station.to_v3(one(), "x"))))
+        la.connectorGroups[1].standards[1] = "X"
+        assert.equal("X", la.connectorGroups[1].standards[1]) -- (the copy core hands out)
+        assert.equal("IEC_62196_T1_COMBO", lb.connectorGroups[1].standards[1])
+        local ca
+        for evse in la:evses() do for c in evse:connectors() do ca = c end end
+        ca.standards[2] = "Z"
+        for evse in lb:evses() do for c in evse:connectors() do assert.same({ "IEC_62196_T1_COMBO" }, c.standards) end end
+        -- and the mapping table itself is untouched
+        assert.same({ "IEC_62196_T1_COMBO" }, assert(station.to_v3(one(), "x")).connectorGroups[1].standards)
+      end)
+
+    it("still reads right once its memos have filled up and started afresh", function()
+      -- 1,300 distinct texts of each kind (more than twice MAX_MEMO), each
+      -- checked by a hand-derived expectation, then the first ones again
+      local function check(i)
+        local volts, amps = 100 + i, 1 + i % 97
+        local s = st({ { connectorType = { id = tostring(1000 + i) }, maxPowerLevel = i / 8,
+          chargeCapacity = volts .. "-" .. volts .. "VDC, at max " .. amps .. "A",
+          supplierName = "S" .. i,
+          connectorStatuses = { connectorStatus = { { cpoEvseId = "E", physicalReference = "R" .. i } } } } })
+        local t = assert(station.to_v3(s, "x"))
+        local g, c = t.connectorGroups[1], t.evses[1].connectors[1]
+        assert.equal(tostring(1000 + i), g.v2TypeId)
+        assert.is_nil(g.standards) -- no such v2 id
+        assert.equal(math.floor(i / 8 * 1000 + 0.5), c.maxPower)
+        assert.equal(volts, c.maxVoltage)
+        assert.equal(amps, c.maxCurrent)
+        assert.equal("dc", c.powerType)
+        assert.equal("S" .. i, t.operator.name)
+        assert.equal("R" .. i, t.evses[1].physicalReference)
+      end
+      for i = 1, 1300 do check(i) end
+      for i = 1, 20 do check(i) end
+      -- a known id and text after the memos started afresh
+      local t = assert(station.to_v3(st({ { connectorType = { id = "36" }, chargeCapacity = "230-230VAC, 1-phase at max 16A",
+        connectorStatuses = { connectorStatus = { {} } } } }), "x"))
+      assert.same({ "IEC_60309_2_THREE_16", "IEC_60309_2_THREE_32", "IEC_60309_2_THREE_64" },
+        t.connectorGroups[1].standards)
+      assert.equal("ac1Phase", t.evses[1].connectors[1].powerType)
+      assert.equal(230, t.evses[1].connectors[1].maxVoltage)
+    end)
+
+    it("reads a value of another type that equals a remembered one by its own type", function()
+      -- "7" (a string, remembered) and 7 (a number) are different keys
+      local function conn(kw, n)
+        local s = st({ { maxPowerLevel = kw, chargingPoint = { numberOfConnectors = n },
+          connectorStatuses = { connectorStatus = { { cpoEvseId = "E" } } } } })
+        return assert(station.to_v3(s, "x")).connectorGroups[1]
+      end
+      assert.equal(7000, conn("7", "2").maxPower)
+      assert.equal(7000, conn(7, 2).maxPower)
+      assert.equal(2, conn("7", "2").connectorCount)
+      assert.equal(2, conn(7, 2.0).connectorCount)
+      -- (a count that is not one gives way to the one listed EVSE)
+      assert.is_nil(conn(true, true).maxPower)
+      assert.equal(1, conn(true, true).connectorCount)
+      assert.is_nil(conn(0 / 0, 0 / 0).maxPower)
+      assert.equal(1, conn(0 / 0, 0 / 0).connectorCount)
+      assert.equal(1, conn(7, "x").connectorCount)
+      assert.equal(1, conn(7, 1.5).connectorCount)
+      -- -0.0 counts as floor(-0.0) does on this runtime (LuaJIT keeps the sign)
+      local z = conn(7, -0.0).connectorCount
+      assert.equal(0, z)
+      assert.equal(1 / math.floor(-0.0), 1 / z)
+      if math.type then assert.equal("integer", math.type(conn(7, 3.0).connectorCount)) end
+    end)
+
+    it("checks `where` and i on every call, not only the first", function()
+      local s = st({})
+      assert(station.to_v3(s, "x", 1))
+      assert(station.to_v3(s, "x", 0 / 0)) -- a number
+      assert.has_error(function() station.to_v3(s, 5) end,
+        "evcp.v2.station.to_v3: argument #2 (where) must be a string, got number")
+      assert.has_error(function() station.to_v3(s, "x", "1") end,
+        "evcp.v2.station.to_v3: argument #3 (i) must be a number or nil, got string")
+      assert.has_error(function() station.to_v3(s, "x", false) end,
+        "evcp.v2.station.to_v3: argument #3 (i) must be a number or nil, got boolean")
+      assert(station.to_v3(s, "x"))
+      assert.same({ nil, "x.position: expected latitude and longitude numbers" },
+        { station.to_v3({ position = { latitude = "1", longitude = 1 }, poolId = "P" }, "x") })
+      assert.same({ nil, "x.position: expected latitude and longitude numbers" },
+        { station.to_v3({ position = { latitude = 1 }, poolId = "P" }, "x") })
+    end)
+
+    it("takes a connector id equal to the EVSE id as that id, and a number as its text", function()
+      local s = st({ { connectorStatuses = { connectorStatus = {
+        { cpoEvseId = "E1", cpoConnectorId = "E1" },
+        { cpoEvseId = 7, cpoConnectorId = 7 },
+        { cpoEvseId = "", cpoConnectorId = "" },
+      } } } })
+      local t = assert(station.to_v3(s, "x"))
+      assert.equal("E1", t.evses[1].connectors[1].id)
+      assert.equal("7", t.evses[2].uid)
+      assert.equal("7", t.evses[2].connectors[1].id)
+      assert.equal("P/1/3", t.evses[3].uid)
+      assert.equal("P/1/3", t.evses[3].connectors[1].id)
+    end)
+  end)
 end)

@@ -89,11 +89,17 @@ local client = evcp.new({ base_url = url, api_key = KEY, max_parallel = 8 })
 
 -- The floor's HTTP: evcp's libcurl transport used raw (full URLs, the key
 -- added by hand, no plan, auth, policy or objects), as a hand-written
--- client holding one libcurl handle would.
+-- client holding one libcurl handle would. Its requests carry the same
+-- headers as evcp's (an X-Request-ID each, made once here, outside the
+-- timing), so that both sides put the same bytes on the wire and the
+-- emulator does the same work for them.
 local raw = require("evcp.core").curl_transport({ max_parallel = 8 })
+local raw_ids = 0
 local function raw_request(path, query)
+  raw_ids = raw_ids + 1
   return { method = "GET", url = url .. path .. "?" .. query .. "&apiKey=" .. KEY,
-    headers = { Accept = "application/json" } }
+    headers = { Accept = "application/json",
+      ["X-Request-ID"] = string.format("00000000-0000-4000-8000-%012d", raw_ids) } }
 end
 local function fetch_body(path, query)
   local res = raw:run({ raw_request(path, query) })[1]

@@ -48,6 +48,9 @@
  *                    Default: libcurl's built-in bundle.
  *   proxy            proxy URL (CURLOPT_PROXY); "" disables proxies. Default:
  *                    libcurl's reading of http_proxy, https_proxy, no_proxy.
+ *   https_only       boolean, default false: every request must be https://
+ *                    (a http:// url raises before any transfer starts), and
+ *                    libcurl is told to speak https alone (CURLOPT_PROTOCOLS).
  *
  * request record (a plain table, read raw: no metamethod of the record, its
  * headers or the list runs):
@@ -160,6 +163,7 @@ typedef struct {
   int max_parallel;
   size_t max_body;
   int compress;
+  int https_only;
   int closed;
 } transport;
 
@@ -346,7 +350,7 @@ static int t_sleep(lua_State *L) {
 
 static const char *const option_names[] = {
     "timeout", "connect_timeout", "low_speed_limit", "low_speed_time", "max_parallel", "max_body",
-    "compress", "user_agent", "ca_file", "ca_path", "proxy", NULL};
+    "compress", "user_agent", "ca_file", "ca_path", "proxy", "https_only", NULL};
 
 #define OPTERR(L, name, what) luaL_error((L), "curl_transport: option '%s' " what, (name))
 
@@ -424,7 +428,7 @@ static int core_curl_transport(lua_State *L) {
   int opts = 0, given_lst = 0;
   lua_Number timeout, ctimeout, lsl, lst, maxpar, maxbody;
   const char *ua, *ca_file, *ca_path, *proxy;
-  int compress = 1;
+  int compress = 1, https_only = 0;
   transport *t;
 
   if (!lua_isnoneornil(L, 1)) {
@@ -460,6 +464,11 @@ static int core_curl_transport(lua_State *L) {
     compress = lua_toboolean(L, -1);
   }
   lua_pop(L, 1);
+  if (opt_get(L, opts, "https_only") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TBOOLEAN) OPTERR(L, "https_only", "must be a boolean");
+    https_only = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
   ua = opt_string(L, opts, "user_agent", 1, 1);
   if (ua != NULL && strlen(ua) > 1024) OPTERR(L, "user_agent", "is longer than 1024 bytes");
   ca_file = opt_string(L, opts, "ca_file", 1, 0);
@@ -485,6 +494,7 @@ static int core_curl_transport(lua_State *L) {
   t->max_parallel = (int)maxpar;
   t->max_body = (size_t)maxbody;
   t->compress = compress;
+  t->https_only = https_only;
   t->user_agent = opt_copy(L, t, ua != NULL ? ua : "evcp");
   t->ca_file = opt_copy(L, t, ca_file);
   t->ca_path = opt_copy(L, t, ca_path);
@@ -553,6 +563,8 @@ static void read_request(lua_State *L, transport *t, request *r, int i, int anch
   if (n > MAX_URL) REQERR(L, i, "url is longer than 65536 bytes");
   if (!((n > 7 && eq_nocase(s, 7, "http://")) || (n > 8 && eq_nocase(s, 8, "https://"))))
     REQERR(L, i, "url must start with http:// or https://");
+  if (t->https_only && !(n > 8 && eq_nocase(s, 8, "https://")))
+    REQERR(L, i, "url must start with https:// (this transport is https-only)");
   for (k = 0; k < n; k++) {
     unsigned char c = (unsigned char)s[k];
     if (c <= 0x20 || c == 0x7f) REQERR(L, i, "url contains a control character or a space");
@@ -839,11 +851,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud) {
 static int init_easy(transport *t, CURL *e) {
   int ok = 1;
 #if LIBCURL_VERSION_NUM >= 0x075500
-  SET(CURLOPT_PROTOCOLS_STR, "http,https");
-  SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_PROTOCOLS_STR, t->https_only ? "https" : "http,https");
+  SET(CURLOPT_REDIR_PROTOCOLS_STR, t->https_only ? "https" : "http,https");
 #else
-  SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-  SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  SET(CURLOPT_PROTOCOLS, t->https_only ? (long)CURLPROTO_HTTPS : (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+  SET(CURLOPT_REDIR_PROTOCOLS, t->https_only ? (long)CURLPROTO_HTTPS : (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_MAXREDIRS, 0L);

@@ -926,3 +926,41 @@ http {
     end)
   end)
 end
+
+-- issue 8 §3: https alone unless the caller's base URL is http (the client
+-- sets https_only from its base URLs; this is the libcurl transport's part).
+describe("curl transport: https_only", function()
+  local core = require("evcp.core")
+
+  it("refuses an http:// request before any transfer, naming it", function()
+    local t = core.curl_transport({ https_only = true, timeout = 1 })
+    assert.has_error(function()
+      t:run({ { url = "https://127.0.0.1:9/a" }, { url = "http://127.0.0.1:9/b" } })
+    end, "run: request 2: url must start with https:// (this transport is https-only)")
+    assert.has_error(function() t:run({ { url = "HTTP://127.0.0.1:9/b" } }) end)
+    -- an https request is still sent (here: nothing listens, a network failure)
+    local r = t:run({ { url = "https://127.0.0.1:9/a" } })[1]
+    assert.equal("network", r.kind, r.message)
+    t:close()
+    assert.has_error(function() core.curl_transport({ https_only = "yes" }) end,
+      "curl_transport: option 'https_only' must be a boolean")
+  end)
+
+  it("is what the client asks for with https base URLs, and not with an http one", function()
+    local evcp = require("evcp")
+    local seen = {}
+    local real = core.curl_transport
+    core.curl_transport = function(opts)
+      seen[#seen + 1] = opts.https_only
+      return real(opts)
+    end
+    local ok, err = pcall(function()
+      evcp.new({ api_key = "k" }):close()
+      evcp.new({ base_url = "http://127.0.0.1:9", api_key = "k" }):close()
+      evcp.new({ base_url = "https://127.0.0.1:9", v2_base_url = "http://127.0.0.1:9", api_key = "k" }):close()
+    end)
+    core.curl_transport = real
+    assert(ok, err)
+    assert.same({ true, false, false }, seen)
+  end)
+end)

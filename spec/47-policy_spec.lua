@@ -250,3 +250,52 @@ describe("evcp.httpdate", function()
     assert.equal(httpdate.parse("Fri, 01 Jan 1977 00:00:00 GMT"), httpdate.parse("Friday, 01-Jan-77 00:00:00 GMT", in2026))
   end)
 end)
+
+describe("the on_request and on_response hooks", function()
+  it("see every attempt, without credentials, and cannot break the call", function()
+    local clock = fake_time()
+    local a503 = answer(503)
+    a503.headers["x-correlation-id"] = "corr-1"
+    local t = stub({ a503, answer(200) }, clock, 0.25)
+    local reqs, resps = {}, {}
+    local c = client(t, clock, {
+      on_request = function(ev)
+        reqs[#reqs + 1] = ev
+        error("a hook that raises")
+      end,
+      on_response = function(ev)
+        resps[#resps + 1] = { status = ev.status, attempt = ev.attempt, duration = ev.duration,
+          correlation_id = ev.correlation_id, url = ev.url, request_id = ev.request_id }
+        error({ "not even a string" })
+      end,
+    })
+    assert(c:health({ request_id = "rid-7" }))
+    assert.equal(2, #reqs)
+    assert.equal("GET", reqs[1].method)
+    assert.equal("https://evcp.hereapi.com/v3/health", reqs[1].url, "the URL before the key is added")
+    assert.same({ 1, 2 }, { reqs[1].attempt, reqs[2].attempt })
+    assert.equal("rid-7", reqs[2].request_id)
+    assert.same({
+      { status = 503, attempt = 1, duration = 0.25, correlation_id = "corr-1",
+        url = "https://evcp.hereapi.com/v3/health", request_id = "rid-7" },
+      { status = 200, attempt = 2, duration = 0.25, url = "https://evcp.hereapi.com/v3/health", request_id = "rid-7" },
+    }, resps)
+    for _, ev in ipairs(reqs) do assert.is_nil(ev.url:find("test-key-1", 1, true)) end
+    assert.has_error(function() evcp.new({ api_key = "k", on_request = "log" }) end,
+      "evcp.new: option 'on_request' must be a function, got string")
+  end)
+
+  it("show a request without a plan URL with its apiKey REDACTED", function()
+    local clock = fake_time()
+    local t = stub({ { kind = "network", message = "reset" } }, clock)
+    local seen
+    local p = policy.new({ clock = clock.now, sleep = clock.sleep, max_attempts = 1,
+      on_response = function(ev) seen = ev end })
+    p:run(t, { {} }, function()
+      return { method = "GET", url = "https://h/p?a=1&apiKey=SECRET&b=2", headers = {} }
+    end)
+    assert.equal("https://h/p?a=1&apiKey=REDACTED&b=2", seen.url)
+    assert.equal("network", seen.kind)
+    assert.equal("reset", seen.message)
+  end)
+end)

@@ -428,7 +428,7 @@ local new_object = core.new_object
 
 local OPT_NAMES = { "base_url", "v2_base_url", "timeout", "connect_timeout", "max_attempts", "deadline",
   "max_parallel", "user_agent", "compress", "max_body", "ca_file", "ca_path", "proxy", "transport", "clock",
-  "sleep", "random" }
+  "sleep", "random", "on_request", "on_response" }
 for _, k in ipairs(credentials.OPTIONS) do OPT_NAMES[#OPT_NAMES + 1] = k end
 local OPTS = check.set(OPT_NAMES)
 
@@ -458,6 +458,10 @@ local function check_base(name, base)
     fail("evcp.new", "option '" .. name .. "'", "has a port outside 1..65535, got '" .. base .. "'")
   end
   return (base:gsub("/+$", ""))
+end
+
+local function is_http(u)
+  return type(u) == "string" and u:sub(1, 7):lower() == "http://"
 end
 
 local function check_path(name, v)
@@ -493,7 +497,7 @@ local function new(opts)
   end
   if opts.max_attempts ~= nil then check.integer("evcp.new", "option 'max_attempts'", opts.max_attempts, 1, 10) end
   if opts.deadline ~= nil then check.seconds("evcp.new", "option 'deadline'", opts.deadline, 0.001, 86400) end
-  for _, k in ipairs({ "clock", "sleep", "random" }) do
+  for _, k in ipairs({ "clock", "sleep", "random", "on_request", "on_response" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then
       fail("evcp.new", "option '" .. k .. "'", "must be a function, got " .. type(opts[k]))
     end
@@ -516,6 +520,8 @@ local function new(opts)
       compress = opts.compress ~= false,
       user_agent = opts.user_agent or ("evcp/" .. core.version),
       ca_file = opts.ca_file, ca_path = opts.ca_path, proxy = opts.proxy,
+      -- https alone, unless the caller gave an http base URL (an emulator, a test server)
+      https_only = not (is_http(base) or is_http(v2_base) or is_http(cred.token_endpoint)),
     })
     if not ok then
       -- the transport names the option it refused (a CA file it cannot read...)
@@ -534,7 +540,8 @@ local function new(opts)
     auth = a, prepare = preparer(a), transport = transport, owns_transport = owns,
     cred = cred, tokens = cred.kind == "oauth" and oauth.cache() or nil, skew = 0, wall = os.time,
     policy = policy.new({ max_attempts = opts.max_attempts, deadline = opts.deadline,
-      attempt_timeout = opts.timeout, clock = opts.clock, sleep = opts.sleep, random = opts.random }),
+      attempt_timeout = opts.timeout, clock = opts.clock, sleep = opts.sleep, random = opts.random,
+      on_request = opts.on_request, on_response = opts.on_response }),
     max_body = max_body, closed = false,
     limits3 = v3.limits(max_body), limits_plain = v2.limits(max_body, v2.MAX_LOOKUP_ITEMS),
   }

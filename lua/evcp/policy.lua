@@ -23,6 +23,14 @@
 -- with `gave_up` saying why (and `retry_after` the seconds HERE asked for).
 -- Each result carries `attempts`.
 --
+-- Hooks: on_request(ev) before each request of each attempt, on_response(ev)
+-- after it, with ev = {method, url (without credentials: the plan's url, or
+-- the request's with apiKey's value REDACTED), attempt, request_id} and, in
+-- on_response, status (or kind and message for a transport failure),
+-- duration (seconds of the round the request was in) and correlation_id
+-- (HERE's X-Correlation-ID). A hook that raises is ignored: it never breaks
+-- the call.
+--
 -- Time and chance are injectable, so that specs run without waiting:
 -- clock (monotonic seconds; default transport:now(), or os.time for a
 -- transport without now), wall (seconds since
@@ -60,13 +68,15 @@ Policy.__index = Policy
 
 --- policy.new(opts) -> Policy; opts: max_attempts, base, cap, retry_after_max,
 -- deadline, attempt_timeout (seconds; each attempt's timeout, so that it can
--- be cut to the deadline), clock, wall, random, sleep (see the header; the
--- caller has checked them; missing ones take M.DEFAULTS).
+-- be cut to the deadline), clock, wall, random, sleep, on_request,
+-- on_response (see the header; the caller has checked them; missing ones
+-- take M.DEFAULTS).
 function M.new(opts)
   opts = opts or {}
   local p = {}
   for k, v in pairs(M.DEFAULTS) do p[k] = opts[k] or v end
   p.clock, p.wall, p.random, p.sleep = opts.clock, opts.wall or os.time, opts.random or random, opts.sleep
+  p.on_request, p.on_response = opts.on_request, opts.on_response
   return setmetatable(p, Policy)
 end
 
@@ -93,6 +103,46 @@ local function bound(req, timeout, left)
   return req
 end
 
+-- The URL a hook is shown: the plan's (located before authentication),
+-- else the request's with credential parameters REDACTED.
+local function shown(plan, req)
+  if type(plan) == "table" and type(plan.url) == "string" then return plan.url end
+  local u = type(req) == "table" and req.url
+  if type(u) ~= "string" then return nil end
+  return (u:gsub("([?&][Aa][Pp][Ii][Kk][Ee][Yy]=)[^&]*", "%1REDACTED"))
+end
+
+local function header(res, name)
+  local h = res.headers
+  return type(h) == "table" and h[name] or nil
+end
+
+-- Runs one round through the transport, telling the hooks.
+local function round(self, transport, reqs, plans, where, attempt, clock)
+  local on_req, on_res = self.on_request, self.on_response
+  if on_req == nil and on_res == nil then return check_results(transport:run(reqs), #reqs) end
+  local evs = {}
+  for j, req in ipairs(reqs) do
+    local plan = plans[where and where[j] or j]
+    local ev = { method = type(req) == "table" and req.method or nil, url = shown(plan, req), attempt = attempt,
+      request_id = type(req) == "table" and type(req.headers) == "table" and req.headers["X-Request-ID"] or nil }
+    evs[j] = ev
+    if on_req then pcall(on_req, ev) end
+  end
+  local t0 = clock()
+  local results = check_results(transport:run(reqs), #reqs)
+  local took = clock() - t0
+  if on_res then
+    for j, res in ipairs(results) do
+      local ev = evs[j]
+      ev.status, ev.kind, ev.message, ev.duration = res.status, res.kind, res.message, took
+      ev.correlation_id = header(res, "x-correlation-id")
+      pcall(on_res, ev)
+    end
+  end
+  return results
+end
+
 --- Runs plans through transport; returns one result per plan, in order.
 function Policy:run(transport, plans, prepare)
   local clock = self.clock
@@ -106,7 +156,7 @@ function Policy:run(transport, plans, prepare)
   local n = #plans
   local reqs = {}
   for i = 1, n do reqs[i] = bound(prepare(plans[i], 1), timeout, self.deadline) end
-  local results = check_results(transport:run(reqs), n)
+  local results = round(self, transport, reqs, plans, nil, 1, clock)
   for i = 1, n do results[i].attempts = 1 end
   local attempt = 1
   while attempt < self.max_attempts do
@@ -141,7 +191,7 @@ function Policy:run(transport, plans, prepare)
       again[j] = bound(prepare(plans[i], attempt), timeout, left)
       reqs[i] = again[j]
     end
-    local more = check_results(transport:run(again), #again)
+    local more = round(self, transport, again, plans, where, attempt, clock)
     for j, i in ipairs(where) do
       more[j].attempts = attempt
       results[i] = more[j]

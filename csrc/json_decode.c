@@ -7,10 +7,10 @@
  * and false booleans, null the light userdata NULL (cjson.null); a key given
  * twice keeps its last value. It raises "JSON: <what> at offset <n>" on a
  * text that is not JSON, on nesting deeper than 64 containers (cjson's
- * limit) and on a number too large for a double. It differs from cjson only
- * on texts that are not JSON, which it refuses where cjson reads them: the
- * numbers "1.", "-01", "-0x10", "-Infinity", and strings with unescaped
- * control characters (JSONTestSuite's n_ cases, spec/19).
+ * limit) and on a number too large for a double. It differs from cjson (as
+ * evcp configured it) only on texts that are not JSON, which it refuses
+ * where cjson reads them: numbers such as "2.", "2.e3" and "-.123", and raw
+ * newlines and tabs in strings (9 of JSONTestSuite's n_ cases, spec/19).
  *
  * With schema (an evcp.XmlSchema, core.xml_schema) it also brings the
  * document to evcp.v2.schema's canonical shape as it builds it, exactly as

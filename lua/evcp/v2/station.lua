@@ -336,6 +336,16 @@ end
 
 ---------------------------------------------------------------------------
 
+-- Is a connector with this id among the n connectors of conns? map: the
+-- connectors by id (map_of), made once there are more than SMALL.
+local function has_id(conns, n, map, id)
+  if map then return map[id] ~= nil end
+  for i = 1, n do
+    if conns[i].id == id then return true end
+  end
+  return false
+end
+
 local function name_of(where, i)
   if i then return where .. "[" .. i .. "]" end
   return where
@@ -575,31 +585,9 @@ local function station_to_v3(st, where, index)
             if not cid then
               -- no connector id: the EVSE's uid, made unique per group
               cid = uid
-              local dup
-              if map then
-                dup = map[cid]
-              else
-                for i = 1, n do
-                  if conns[i].id == cid then
-                    dup = true
-                    break
-                  end
-                end
-              end
-              if dup then cid = uid .. "/" .. gi end
+              if has_id(conns, n, map, cid) then cid = uid .. "/" .. gi end
             end
-            local dup
-            if map then
-              dup = map[cid]
-            else
-              for i = 1, n do
-                if conns[i].id == cid then
-                  dup = true
-                  break
-                end
-              end
-            end
-            if not dup then
+            if not has_id(conns, n, map, cid) then
               local c = { id = cid, standard = standard, standards = standards, v2TypeId = tid,
                 format = fmt, powerType = power_type, maxVoltage = volts, maxCurrent = amps, maxPower = max_power }
               n = n + 1

@@ -14,7 +14,7 @@ describe("evcp.json.decode", function()
   it("decodes HERE's documents with the default limits", function()
     for _, name in ipairs({ "seed-001-evses.json", "seed-001-connectorGroups.json", "here-v2/stations-prox.json" }) do
       local text = h.fixture(name)
-      h.assert_same(h.decode(text), assert(json.decode(text)))
+      h.assert_identical(h.decode(text), assert(json.decode(text)))
     end
   end)
 

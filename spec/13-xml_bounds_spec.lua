@@ -20,7 +20,7 @@ describe("core.xml_schema", function()
     local compiled = core.xml_schema(SCHEMA)
     assert.matches("^evcp.XmlSchema: 11 names$", tostring(compiled))
     local text = h.fixture("here-v2/stations-prox.xml")
-    h.assert_same(assert(core.xml_decode(text, SCHEMA)), assert(core.xml_decode(text, compiled)))
+    h.assert_identical(assert(core.xml_decode(text, SCHEMA)), assert(core.xml_decode(text, compiled)))
     local t = assert(core.xml_decode("<r><price><value>0.5</value></price><phone><value>+1</value></phone>"
       .. "<count>3</count><hasMore>false</hasMore></r>", compiled))
     assert.equal(0.5, t.price.value)

@@ -20,7 +20,7 @@ local SUITE = here .. "fixtures/json-test-suite/test_parsing/"
 -- twentieth of their cases: the same code paths, in minutes instead of hours.
 local SWEEP = os.getenv("EVCP_WRAP") and os.getenv("EVCP_WRAP") ~= "" and 0.05 or 1
 
-local same, read = h.assert_same, h.read
+local same, read = h.assert_identical, h.read
 
 local function suite_files()
   local names = {}

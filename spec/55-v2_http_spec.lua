@@ -41,7 +41,7 @@ describe("v2 over HTTP", function()
         for conn in evse:connectors() do t2 = t2 or conn.standard == "IEC_62196_T2" end
       end
       assert.is_true(t2, loc.id)
-      h.assert_same(loc:totable().evses, x.items[i]:totable().evses)
+      h.assert_identical(loc:totable().evses, x.items[i]:totable().evses)
       assert.equal(loc.v2.distance, x.items[i].v2.distance)
     end
   end)

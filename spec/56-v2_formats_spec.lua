@@ -34,7 +34,7 @@ describe("v2 JSON and XML answers", function()
     local j, x, jerr, xerr = both(call)
     assert(j, tostring(jerr))
     assert(x, tostring(xerr))
-    h.assert_same(plain(j), plain(x))
+    h.assert_identical(plain(j), plain(x))
     if min_items then assert.is_true(#j.items >= min_items, "only " .. #j.items .. " items") end
     return j
   end
@@ -68,7 +68,7 @@ describe("v2 JSON and XML answers", function()
       ids[f] = list
     end
     assert.is_true(#ids.json > 7)
-    h.assert_same(ids.json, ids.xml)
+    h.assert_identical(ids.json, ids.xml)
   end)
 
   it("count: every geometry", function()
@@ -94,7 +94,7 @@ describe("v2 JSON and XML answers", function()
       for i = 1, 3 do
         local id = page[i].v2.id
         local j, x = both(function(f) return v2:station(id, { format = f }) end)
-        h.assert_same(j:totable(), x:totable())
+        h.assert_identical(j:totable(), x:totable())
         assert.equal(page[i].id, j.id)
       end
     end)
@@ -242,6 +242,6 @@ describe("v2 JSON and XML answers", function()
     local j, x, jerr, xerr = both(function(f) return v2:power_feed_types({ format = f }) end)
     assert(j, tostring(jerr))
     assert(x, tostring(xerr))
-    h.assert_same(plain(j), plain(x))
+    h.assert_identical(plain(j), plain(x))
   end)
 end)

@@ -26,20 +26,21 @@ end
 
 -- Asserts deep equality that also tells integers from floats and -0 from 0
 -- (NaN equals NaN).
-function M.assert_same(a, b, path)
+function M.assert_identical(a, b, path)
+  local check = require("luassert")
   path = path or "$"
-  assert.equal(type(a), type(b), path)
+  check.equal(type(a), type(b), path)
   if type(a) ~= "table" then
-    if a ~= a then return assert.is_true(b ~= b, path) end
-    assert.equal(a, b, path)
+    if a ~= a then return check.is_true(b ~= b, path) end
+    check.equal(a, b, path)
     if type(a) == "number" then
-      if math.type then assert.equal(math.type(a), math.type(b), path .. " (integer or float)") end
-      if a == 0 then assert.equal(1 / a, 1 / b, path .. " (sign of zero)") end
+      if math.type then check.equal(math.type(a), math.type(b), path .. " (integer or float)") end
+      if a == 0 then check.equal(1 / a, 1 / b, path .. " (sign of zero)") end
     end
     return
   end
-  for k, v in pairs(a) do M.assert_same(v, b[k], path .. "." .. tostring(k)) end
-  for k in pairs(b) do assert.is_not_nil(a[k], path .. "." .. tostring(k) .. " only on one side") end
+  for k, v in pairs(a) do M.assert_identical(v, b[k], path .. "." .. tostring(k)) end
+  for k in pairs(b) do check.is_not_nil(a[k], path .. "." .. tostring(k) .. " only on one side") end
 end
 
 function M.decode(s)
@@ -64,6 +65,7 @@ function M.same(a, b, path)
   return true
 end
 
+-- Asserts deep equality where 1 == 1.0 (M.same).
 function M.assert_same(a, b)
   local ok, where = M.same(a, b)
   assert(ok, where)

@@ -285,16 +285,16 @@ describe("the on_request and on_response hooks", function()
       "evcp.new: option 'on_request' must be a function, got string")
   end)
 
-  it("show a request without a plan URL with its apiKey REDACTED", function()
+  it("show a request without a plan URL with every non-data parameter REDACTED", function()
     local clock = fake_time()
     local t = stub({ { kind = "network", message = "reset" } }, clock)
     local seen
     local p = policy.new({ clock = clock.now, sleep = clock.sleep, max_attempts = 1,
       on_response = function(ev) seen = ev end })
     p:run(t, { {} }, function()
-      return { method = "GET", url = "https://h/p?a=1&apiKey=SECRET&b=2", headers = {} }
+      return { method = "GET", url = "https://h/p?a=1&apiKey=SECRET&ids=x,y&b=2", headers = {} }
     end)
-    assert.equal("https://h/p?a=1&apiKey=REDACTED&b=2", seen.url)
+    assert.equal("https://h/p?a=REDACTED&apiKey=REDACTED&ids=x,y&b=REDACTED", seen.url)
     assert.equal("network", seen.kind)
     assert.equal("reset", seen.message)
   end)

@@ -18,6 +18,7 @@ local url = require("evcp.url")
 local auth = require("evcp.auth")
 local policy = require("evcp.policy")
 local errors = require("evcp.error")
+local response = require("evcp.response")
 local credentials = require("evcp.credentials")
 local oauth = require("evcp.oauth")
 local v3 = require("evcp.v3")
@@ -47,7 +48,8 @@ local V2 = {}     -- the methods of client.v2
 ---------------------------------------------------------------------------
 -- sending plans
 
-local query, shown_url = url.query, errors.shown_url
+local query = url.query
+local record, note = response.record, response.note
 
 -- A fresh X-Request-ID: a UUID version 4 from OpenSSL's RAND_bytes.
 local random_token = core.random_token
@@ -59,15 +61,17 @@ local function new_request_id()
     .. h:sub(18, 20) .. "-" .. h:sub(21, 32)
 end
 
--- Fills plan.url (without credentials) and returns the context errors show.
--- Every request carries an X-Request-ID: the caller's, else a new one.
+-- Fills plan.url (without credentials) and returns the request's context:
+-- {method, target (the URL, shown only in an error or evcp.response, via
+-- evcp.error.ctx_url), request_id}. Every request carries an X-Request-ID:
+-- the caller's, else a new one.
 local function locate(s, p)
   if p.request_id == nil then p.request_id = new_request_id() end
   local q = query(p.query)
   local u
   if q ~= "" then u = s.bases[p.api] .. p.path .. "?" .. q else u = s.bases[p.api] .. p.path end
   p.url = u
-  return { url = shown_url(p.method, u), request_id = p.request_id }
+  return { method = p.method, target = u, request_id = p.request_id }
 end
 
 -- The function that turns a located plan into a request record, once per
@@ -108,7 +112,7 @@ end
 local TOKEN_PLAN = {}
 local function fetch_token(s)
   local endpoint = s.cred.token_endpoint
-  local ctx = { url = shown_url("POST", endpoint) }
+  local ctx = { method = "POST", target = endpoint }
   local skewed = false
   while true do
     local sent_at
@@ -214,6 +218,22 @@ local function out(s, v, err)
   return v, err
 end
 
+-- The same for a result of one exchange, noted for evcp.response (with
+-- the items of a list result, so that each Location answers too).
+local function out1(s, res, ctx, v, err)
+  if v == nil then
+    if err ~= nil then auth.scrub_error(s.auth, err) end
+    return v, err
+  end
+  local rec = record(res, ctx)
+  note(v, rec)
+  local items = type(v) == "table" and v.items
+  if type(items) == "table" then
+    for i = 1, #items do note(items[i], rec) end
+  end
+  return v
+end
+
 -- The state of an open client behind self (a client, or its V2 object);
 -- raises at the caller's level otherwise.
 local function open(states, how, self, fname)
@@ -241,7 +261,7 @@ function Client:location(id, opts)
   local s = open_state(self, "location")
   local p = check.call(v3.location_plan, id, opts)
   local res, ctx = send1(s, p)
-  return out(s, v3.location_read(res, ctx, s.limits3))
+  return out1(s, res, ctx, v3.location_read(res, ctx, s.limits3))
 end
 
 --- client:locations(ids, opts) -> {items, missing} | nil, err
@@ -249,7 +269,12 @@ function Client:locations(ids, opts)
   local s = open_state(self, "locations")
   local plans, job = check.call(v3.locations_plan, ids, opts)
   local results, ctxs = send(s, plans)
-  return out(s, v3.locations_read(results, ctxs, job, s.limits3))
+  local recs = {}
+  for i = 1, #results do recs[i] = record(results[i], ctxs[i]) end
+  -- each Location answers for its own request (err.partial's too)
+  local v, err = v3.locations_read(results, ctxs, job, s.limits3, function(loc, i) note(loc, recs[i]) end)
+  if v ~= nil then response.note_many(v, recs) end
+  return out(s, v, err)
 end
 
 --- client:country_metadata(codes, opts) -> MetadataByCountry table | nil, err
@@ -257,7 +282,7 @@ function Client:country_metadata(codes, opts)
   local s = open_state(self, "country_metadata")
   local p = check.call(v3.country_metadata_plan, codes, opts)
   local res, ctx = send1(s, p)
-  return out(s, v3.plain_read(res, ctx, p, s.limits_plain))
+  return out1(s, res, ctx, v3.plain_read(res, ctx, p, s.limits_plain))
 end
 
 local function service(name)
@@ -265,7 +290,7 @@ local function service(name)
     local s = open_state(self, name)
     local p = check.call(v3.service_plan, name, opts)
     local res, ctx = send1(s, p)
-    return out(s, v3.plain_read(res, ctx, p, s.limits_plain))
+    return out1(s, res, ctx, v3.plain_read(res, ctx, p, s.limits_plain))
   end
 end
 
@@ -281,7 +306,7 @@ Client.openapi = service("openapi")
 
 local function v2_call(s, p)
   local res, ctx = send1(s, p)
-  return out(s, v2.read(res, ctx, p, s.max_body))
+  return out1(s, res, ctx, v2.read(res, ctx, p, s.max_body))
 end
 
 --- client.v2:stations(opts) -> {items = {Location...}, hasMore, count} | nil, err

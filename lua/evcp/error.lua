@@ -18,13 +18,15 @@
 --   attempts        how many times the request was sent
 --   gave_up         why evcp stopped retrying early, when it did (the
 --                   deadline left no room for the wait)
---   url             "GET <url>" without credentials
+--   url             "GET <url>": no credentials, and every query parameter
+--                   that is not one of HERE's data parameters REDACTED
 -- tostring(err) gives one readable line. Credentials never appear in it:
 -- the client scrubs every string of an error before handing it out.
 local type, tostring, ipairs, pairs, setmetatable, getmetatable, tonumber =
   type, tostring, ipairs, pairs, setmetatable, getmetatable, tonumber
 local concat = table.concat
 local httpdate = require("evcp.httpdate")
+local shown = require("evcp.url").shown
 
 local M = {}
 
@@ -117,19 +119,31 @@ local function header(res, name)
   return type(h) == "table" and h[name] or nil
 end
 
+--- The "GET <url>" an error shows for the request context ctx: ctx.url
+-- when it is given as shown, else shown_url(ctx.method, ctx.target) (the
+-- client's contexts keep the raw URL, without credentials, and leave the
+-- showing to the rare failure).
+function M.ctx_url(ctx)
+  if ctx == nil then return nil end
+  local t = ctx.target
+  if t ~= nil then return M.shown_url(ctx.method or "GET", t) end
+  return ctx.url
+end
+local ctx_url = M.ctx_url
+
 --- The error of a transport failure ({kind, message}) for the request ctx.
--- ctx: {url = "GET ...", request_id = ...}
+-- ctx: {url = "GET ...", request_id = ...} or {method, target, request_id}
 function M.transport(res, ctx)
   if M.is(res.error) then return res.error end -- a failure before sending (no credential)
   return setmetatable({ kind = res.kind, message = res.message, status = res.status,
-    retryable = RETRYABLE_KIND[res.kind] == true, url = ctx.url, request_id = ctx.request_id,
+    retryable = RETRYABLE_KIND[res.kind] == true, url = ctx_url(ctx), request_id = ctx.request_id,
     attempts = res.attempts, gave_up = res.gave_up }, Error)
 end
 
 --- A decode error: the answer arrived but is not what the API defines.
 function M.decode(message, res, ctx)
   return setmetatable({ kind = "decode", message = message, status = res and res.status,
-    retryable = false, url = ctx and ctx.url,
+    retryable = false, url = ctx_url(ctx),
     correlation_id = res and header(res, "x-correlation-id"),
     request_id = (res and header(res, "x-request-id")) or (ctx and ctx.request_id),
     attempts = res and res.attempts }, Error)
@@ -142,7 +156,7 @@ function M.http(res, ctx, doc, found)
   local e = { kind = "http", status = status, retryable = RETRYABLE_STATUS[status] == true,
     correlation_id = header(res, "x-correlation-id"),
     request_id = header(res, "x-request-id") or ctx.request_id,
-    url = ctx.url, retry_after = res.retry_after or M.retry_after(header(res, "retry-after")),
+    url = ctx_url(ctx), retry_after = res.retry_after or M.retry_after(header(res, "retry-after")),
     attempts = res.attempts, gave_up = res.gave_up }
   if found then
     for k, v in pairs(found) do e[k] = v end
@@ -153,8 +167,10 @@ function M.http(res, ctx, doc, found)
 end
 
 --- The "GET <url>" errors show: no credentials (they are added below this
--- layer), long URLs shortened.
+-- layer), query parameters other than HERE's data parameters REDACTED
+-- (evcp.url.shown), long URLs shortened.
 function M.shown_url(method, url)
+  url = shown(url)
   if #url > 240 then url = url:sub(1, 200) .. "...(" .. #url .. " bytes)" end
   return method .. " " .. url
 end

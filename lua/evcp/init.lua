@@ -35,5 +35,8 @@ M.status = require("evcp.status")
 M.tesla = require("evcp.tesla")
 M.error = errors
 M.is_error = errors.is
+--- evcp.response(result) -> {status, request_id, correlation_id, attempts, url [, requests]} | nil:
+-- the HTTP exchange a successful result came from (lua/evcp/response.lua)
+M.response = require("evcp.response").of
 
 return M

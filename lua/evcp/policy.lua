@@ -24,8 +24,9 @@
 -- Each result carries `attempts`.
 --
 -- Hooks: on_request(ev) before each request of each attempt, on_response(ev)
--- after it, with ev = {method, url (without credentials: the plan's url, or
--- the request's with apiKey's value REDACTED), attempt, request_id} and, in
+-- after it, with ev = {method, url (the plan's url, else the request's, with
+-- every query parameter other than HERE's data parameters REDACTED, so
+-- never a credential), attempt, request_id} and, in
 -- on_response, status (or kind and message for a transport failure),
 -- duration (seconds of the round the request was in) and correlation_id
 -- (HERE's X-Correlation-ID). A hook that raises is ignored: it never breaks
@@ -37,6 +38,7 @@
 -- the epoch, for HTTP dates; default os.time), random (in [0, 1); default
 -- math.random) and sleep (seconds; default transport:sleep).
 local errors = require("evcp.error")
+local shown_url = require("evcp.url").shown
 local random, min, max = math.random, math.min, math.max
 local format = string.format
 
@@ -104,12 +106,13 @@ local function bound(req, timeout, left)
 end
 
 -- The URL a hook is shown: the plan's (located before authentication),
--- else the request's with credential parameters REDACTED.
+-- else the request's; either way with every query parameter that is not
+-- one of HERE's data parameters REDACTED (evcp.url.shown).
 local function shown(plan, req)
-  if type(plan) == "table" and type(plan.url) == "string" then return plan.url end
-  local u = type(req) == "table" and req.url
+  local u = type(plan) == "table" and plan.url
+  if type(u) ~= "string" then u = type(req) == "table" and req.url end
   if type(u) ~= "string" then return nil end
-  return (u:gsub("([?&][Aa][Pp][Ii][Kk][Ee][Yy]=)[^&]*", "%1REDACTED"))
+  return shown_url(u)
 end
 
 local function header(res, name)

@@ -9,6 +9,10 @@
 --   url.value(s)          the same, but ',' ';' ':' stay literal: HERE's
 --                         list separators (ids=a,b; bbox=lat,lng;lat,lng)
 --   url.query(pairs)      {{name, value}, ...} -> "name=value&..."
+--   url.shown(u)          u as evcp shows it (errors, hooks, responses):
+--                         every query parameter that is not one of HERE's
+--                         data parameters (DATA_PARAMS) has its value
+--                         REDACTED, and a fragment is REDACTED
 -- (the byte work is C: core.percent_encode, csrc/text.c)
 local encode = require("evcp.core").percent_encode
 
@@ -38,6 +42,53 @@ function M.query(list)
     parts[i] = p[1] .. "=" .. encode(p[2], true)
   end
   return table.concat(parts, "&")
+end
+
+--- The query parameters of HERE's APIs that carry data, never a secret:
+-- the only ones url.shown prints with their values. Names are exact (HERE's
+-- are case-sensitive); anything else (apiKey, a token, a parameter added by
+-- a proxy or a caller's URL) is shown as name=REDACTED. An API module that
+-- sends a new parameter adds its name here.
+M.DATA_PARAMS = {
+  -- v3
+  ids = true, fields = true, connectorTypes = true, countryCodes = true, days = true, tariff = true,
+  -- v2
+  prox = true, bbox = true, corridor = true, corridorwidth = true, connectortype = true, emsp = true,
+  maxresults = true, offset = true, id = true,
+}
+local DATA_PARAMS = M.DATA_PARAMS
+
+-- one name[=value] part of a query, as shown
+local function shown_part(part)
+  local name, eq = part:match("^([^=]*)(=?)")
+  if DATA_PARAMS[name] then return part end
+  if eq == "" then return "REDACTED" end
+  return name .. "=REDACTED"
+end
+
+--- url.shown(u) -> u with the values of every query parameter other than
+-- HERE's data parameters (M.DATA_PARAMS) replaced by REDACTED, and any
+-- fragment by #REDACTED. A URL without '?' or '#' is returned as it is.
+function M.shown(u)
+  local q = u:find("[?#]")
+  if q == nil then return u end
+  local head, rest, frag = u:sub(1, q - 1), u:sub(q), ""
+  local h = rest:find("#", 1, true)
+  if h then
+    rest, frag = rest:sub(1, h - 1), "#REDACTED"
+  end
+  if rest == "" then return head .. frag end
+  -- (a find loop: gmatch's empty matches differ between Lua 5.4 and LuaJIT)
+  local parts, n, i = {}, 0, 2
+  while true do
+    local amp = rest:find("&", i, true)
+    local part = rest:sub(i, (amp or 0) - 1)
+    n = n + 1
+    parts[n] = part == "" and part or shown_part(part)
+    if amp == nil then break end
+    i = amp + 1
+  end
+  return head .. "?" .. table.concat(parts, "&", 1, n) .. frag
 end
 
 return M

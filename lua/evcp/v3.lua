@@ -341,9 +341,10 @@ local function locations_doc(doc)
   return core.locations(doc)
 end
 
---- locations_read(results, ctxs, job, limits) -> {items, missing} | nil, err
--- (err.partial holds what the other requests returned).
-function M.locations_read(results, ctxs, job, limits)
+--- locations_read(results, ctxs, job, limits [, seen]) -> {items, missing}
+-- | nil, err (err.partial holds what the other requests returned);
+-- seen(loc, i), when given, learns that loc came from results[i].
+function M.locations_read(results, ctxs, job, limits, seen)
   local found, missing, failure = {}, {}, nil
   for i = 1, #results do
     local res, ctx = results[i], ctxs[i]
@@ -360,6 +361,7 @@ function M.locations_read(results, ctxs, job, limits)
       for k = 1, #items do
         local loc = items[k]
         found[core_content_id(loc.id)] = loc
+        if seen then seen(loc, i) end
       end
       for k = 1, #miss do missing[core_content_id(miss[k])] = true end
     end

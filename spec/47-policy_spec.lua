@@ -299,3 +299,82 @@ describe("the on_request and on_response hooks", function()
     assert.equal("reset", seen.message)
   end)
 end)
+
+describe("one deadline for the whole call", function()
+  -- a stub that answers HERE's token endpoint (taking `token_cost` seconds of
+  -- the fake clock) and data requests (recording their timeouts)
+  local function oauth_stub(clock, token_cost)
+    local t = { token_calls = 0, data = {} }
+    function t.run(_, reqs)
+      local out = {}
+      for i, r in ipairs(reqs) do
+        if r.method == "POST" then
+          t.token_calls = t.token_calls + 1
+          clock.t = clock.t + token_cost
+          out[i] = { status = 200, headers = { ["content-type"] = "application/json" },
+            body = '{"access_token":"tok-abc","token_type":"bearer","expires_in":3600}' }
+        else
+          t.data[#t.data + 1] = r
+          out[i] = answer(200)
+        end
+      end
+      return out
+    end
+    function t.sleep() error("the policy must sleep through the injected sleep") end
+    return t
+  end
+
+  local function oauth_client(t, clock)
+    return evcp.new({ base_url = "http://h", access_key_id = "key-id", access_key_secret = "key-secret",
+      transport = t, clock = clock.now, sleep = clock.sleep, random = function() return 0.5 end })
+  end
+
+  it("is shared by the token fetch and the data request", function()
+    local clock = fake_time()
+    local t = oauth_stub(clock, 25)
+    local c = oauth_client(t, clock)
+    assert(c:health())
+    assert.equal(1, t.token_calls)
+    assert.equal(1, #t.data)
+    assert.equal(5, t.data[1].timeout) -- 30 s deadline, 25 s spent on the token
+    assert.equal("Bearer tok-abc", t.data[1].headers.Authorization)
+    -- the next call has a cached token and a deadline of its own
+    assert(c:health())
+    assert.equal(1, t.token_calls)
+    assert.equal(10, t.data[2].timeout)
+    c:close()
+  end)
+
+  it("sends no data request when the token fetch used it all", function()
+    local clock = fake_time()
+    local t = oauth_stub(clock, 30)
+    local c = oauth_client(t, clock)
+    local v, err = c:health()
+    assert.is_nil(v)
+    assert.equal(1, t.token_calls)
+    assert.equal(0, #t.data)
+    assert.equal("timeout", err.kind)
+    assert.equal(0, err.attempts)
+    assert.matches("no time left for attempt 1 in the 30s deadline", tostring(err), 1, true)
+    c:close()
+  end)
+
+  it("policy:run takes the end of a deadline begun by an earlier run", function()
+    local clock = fake_time()
+    local t = stub({ answer(503) }, clock, 1)
+    local p = policy.new({ clock = clock.now, sleep = clock.sleep, random = function() return 0.5 end })
+    local stop = p:stop_time(t)
+    assert.equal(1030, stop)
+    clock.t = 1029.5
+    local res = p:run(t, { {} }, function() return { method = "GET", url = "http://h/x", headers = {} } end, stop)[1]
+    assert.equal(1, #t.calls)
+    assert.equal(0.5, t.calls[1].timeout)
+    assert.equal(503, res.status)
+    assert.matches("no time left for attempt 2", res.gave_up, 1, true)
+    clock.t = 1031
+    res = p:run(t, { {} }, function() error("nothing may be prepared") end, stop)[1]
+    assert.equal(1, #t.calls)
+    assert.equal("timeout", res.kind)
+    assert.equal(0, res.attempts)
+  end)
+end)

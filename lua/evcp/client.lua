@@ -110,7 +110,7 @@ end
 -- One token from HERE's token endpoint (signed afresh for every attempt
 -- the policy makes; re-signed once with HERE's clock after a 401204).
 local TOKEN_PLAN = {}
-local function fetch_token(s)
+local function fetch_token(s, stop)
   local endpoint = s.cred.token_endpoint
   local ctx = { method = "POST", target = endpoint }
   local skewed = false
@@ -121,7 +121,7 @@ local function fetch_token(s)
       local req = oauth.token_request(s.cred, { now = sent_at + s.skew, url = endpoint })
       req.idempotent = true -- a token request may be sent again: it is signed anew
       return req
-    end)[1]
+    end, stop)[1]
     local tok, err = oauth.read_token(res, sent_at, ctx)
     if tok then return tok end
     if err.kind ~= "clock_skew" or err.server_time == nil or skewed then return nil, err end
@@ -132,11 +132,11 @@ end
 
 -- The OAuth token for the next call (evcp.oauth's protocol: one refresh at
 -- a time, ahead of expiry; a usable token survives a failed refresh).
-local function oauth_token(s)
+local function oauth_token(s, stop)
   local cache = s.tokens
   local tok = cache:valid()
   if cache:begin() then
-    local ok, new, err = pcall(fetch_token, s)
+    local ok, new, err = pcall(fetch_token, s, stop)
     if ok and new then
       cache:store(new)
       tok = new
@@ -152,11 +152,11 @@ end
 
 -- Gives the changing authenticator its token for the next call; nil, err
 -- when there is none.
-local function ready(s, again)
+local function ready(s, again, stop)
   local tok, err
   if s.cred.kind == "oauth" then
     if again then s.tokens:invalidate(s.auth:current()) end
-    tok, err = oauth_token(s)
+    tok, err = oauth_token(s, stop)
   else
     tok, err = provided_token(s)
   end
@@ -167,17 +167,18 @@ end
 
 -- Sends plans through the policy and the transport; returns the results.
 -- A changing token is fetched first (its failure is every plan's result),
--- and a 401 gets one new token and one replay.
+-- and a 401 gets one new token and one replay: all within one deadline.
 local function run(s, plans)
+  local stop = s.policy:stop_time(s.transport)
   if s.auth.use then
-    local ok, err = ready(s, false)
+    local ok, err = ready(s, false, stop)
     if not ok then
       local failed = {}
       for i = 1, #plans do failed[i] = { kind = "auth", message = err.message, error = err } end
       return failed
     end
   end
-  local results = s.policy:run(s.transport, plans, s.prepare)
+  local results = s.policy:run(s.transport, plans, s.prepare, stop)
   if s.auth.use then
     local again, where = {}, {}
     for i = 1, #plans do
@@ -186,8 +187,8 @@ local function run(s, plans)
         again[#again + 1] = plans[i]
       end
     end
-    if #where > 0 and ready(s, true) then
-      local more = s.policy:run(s.transport, again, s.prepare)
+    if #where > 0 and ready(s, true, stop) then
+      local more = s.policy:run(s.transport, again, s.prepare, stop)
       for j, i in ipairs(where) do
         more[j].attempts = (more[j].attempts or 1) + (results[i].attempts or 1)
         results[i] = more[j]

@@ -146,26 +146,51 @@ local function round(self, transport, reqs, plans, where, attempt, clock)
   return results
 end
 
---- Runs plans through transport; returns one result per plan, in order.
-function Policy:run(transport, plans, prepare)
+-- The policy's clock for transport.
+local function clock_of(self, transport)
   local clock = self.clock
   if clock == nil then
     clock = os.time
     if transport.now then clock = function() return transport:now() end end
   end
+  return clock
+end
+
+--- policy:stop_time(transport) -> the end of a deadline starting now, on the
+-- policy's clock: given to several runs, it makes them one call (a token
+-- fetch, the data request, its replay after a 401).
+function Policy:stop_time(transport)
+  return clock_of(self, transport)() + self.deadline
+end
+
+--- Runs plans through transport; returns one result per plan, in order.
+-- stop (optional, from policy:stop_time) ends the deadline earlier runs of
+-- the same call began; without it the deadline starts now. When nothing
+-- is left of it, nothing is sent: each result is a timeout with attempts 0.
+function Policy:run(transport, plans, prepare, stop)
+  local clock = clock_of(self, transport)
   local now = clock()
-  local stop = now + self.deadline
+  stop = stop or now + self.deadline
   local timeout = self.attempt_timeout
   local n = #plans
+  local left = stop - now
+  if left < MIN_TIMEOUT then
+    local results = {}
+    for i = 1, n do
+      results[i] = { kind = "timeout", attempts = 0, message = "not sent: no time left",
+        gave_up = format("no time left for attempt 1 in the %gs deadline", self.deadline) }
+    end
+    return results
+  end
   local reqs = {}
-  for i = 1, n do reqs[i] = bound(prepare(plans[i], 1), timeout, self.deadline) end
+  for i = 1, n do reqs[i] = bound(prepare(plans[i], 1), timeout, left) end
   local results = round(self, transport, reqs, plans, nil, 1, clock)
   for i = 1, n do results[i].attempts = 1 end
   local attempt = 1
   while attempt < self.max_attempts do
     local where, pause = {}, 0
     now = clock()
-    local left = stop - now
+    left = stop - now
     for i = 1, n do
       local r = results[i]
       if errors.retryable_result(r) and replayable(reqs[i]) then

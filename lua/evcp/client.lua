@@ -113,7 +113,7 @@ local TOKEN_PLAN = {}
 local function fetch_token(s, stop)
   local endpoint = s.cred.token_endpoint
   local ctx = { method = "POST", target = endpoint }
-  local skewed = false
+  local skewed, sent = false, 0
   while true do
     local sent_at
     local res = s.policy:run(s.transport, { TOKEN_PLAN }, function()
@@ -122,6 +122,8 @@ local function fetch_token(s, stop)
       req.idempotent = true -- a token request may be sent again: it is signed anew
       return req
     end, stop)[1]
+    sent = sent + (res.attempts or 1) -- both rounds count, when re-signed
+    res.attempts = sent
     local tok, err = oauth.read_token(res, sent_at, ctx)
     if tok then return tok end
     if err.kind ~= "clock_skew" or err.server_time == nil or skewed then return nil, err end

@@ -68,6 +68,8 @@ end
 
 local RETRYABLE_STATUS = { [408] = true, [429] = true, [500] = true, [502] = true,
   [503] = true, [504] = true }
+-- (a transport failure only while no byte of the answer came: a failure
+-- with a status, after the status line, is final)
 local RETRYABLE_KIND = { timeout = true, network = true }
 
 --- Makes an evcp.Error from a table of the fields above (the table is
@@ -94,9 +96,11 @@ function M.retryable_kind(kind)
   return RETRYABLE_KIND[kind] == true
 end
 
---- Whether a transport result (see the transport seam) is worth retrying.
+--- Whether a transport result (see the transport seam) is worth retrying:
+-- a timeout or network failure before any answer (no status), or a
+-- retryable status.
 function M.retryable_result(res)
-  if res.kind then return RETRYABLE_KIND[res.kind] == true end
+  if res.kind then return RETRYABLE_KIND[res.kind] == true and res.status == nil end
   return RETRYABLE_STATUS[res.status] == true
 end
 
@@ -136,7 +140,8 @@ local ctx_url = M.ctx_url
 function M.transport(res, ctx)
   if M.is(res.error) then return res.error end -- a failure before sending (no credential)
   return setmetatable({ kind = res.kind, message = res.message, status = res.status,
-    retryable = RETRYABLE_KIND[res.kind] == true, url = ctx_url(ctx), request_id = ctx.request_id,
+    retryable = RETRYABLE_KIND[res.kind] == true and res.status == nil, url = ctx_url(ctx),
+    request_id = ctx.request_id,
     attempts = res.attempts, gave_up = res.gave_up }, Error)
 end
 

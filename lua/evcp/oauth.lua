@@ -405,7 +405,10 @@ local function read_token_impl(result, now, ctx)
   end
   local found = {}
   if is_object(doc) then
-    found.code = text_of(doc.errorCode)
+    -- the account API's errorCode/message; a gateway in front of it may
+    -- answer in the data APIs' ErrorResponse (code, title) instead
+    found.code = text_of(doc.errorCode) or text_of(doc.code)
+    found.title = text_of(doc.title)
     found.message = text_of(doc.message)
     found.error = text_of(doc.error)
     found.error_description = text_of(doc.error_description)

@@ -8,8 +8,8 @@
 -- authentication is applied just before sending: a token refreshed between
 -- attempts is picked up, a signed request is signed anew). The transport
 -- runs every pending request of a round at once. A failure worth retrying
--- (evcp.error.retryable_result: timeouts, connection failures, 408, 429,
--- 500, 502, 503, 504) is sent again after a pause, up to max_attempts in
+-- (evcp.error.retryable_result: timeouts and connection failures before
+-- any answer, 408, 429, 500, 502, 503, 504) is sent again after a pause, up to max_attempts in
 -- all, when its request may be replayed: a GET or HEAD, or a record marked
 -- `idempotent = true` (a token request, signed afresh each time); any other
 -- 4xx, and any other method, is final at once.

@@ -36,6 +36,22 @@ function M.limits(max_bytes, max_items, per_item)
   return l
 end
 
+-- JSON arrays and objects both decode to tables (an empty one is either).
+--- json.is_array(v): v is a decoded JSON array (a table whose first key, if
+-- any, is a number).
+function M.is_array(t)
+  if type(t) ~= "table" then return false end
+  local k = next(t)
+  return k == nil or type(k) == "number"
+end
+
+--- json.is_object(v): v is a decoded JSON object (first key, if any, a string).
+function M.is_object(t)
+  if type(t) ~= "table" then return false end
+  local k = next(t)
+  return k == nil or type(k) == "string"
+end
+
 local scan = core.json_scan
 local json_decode = core.json_decode
 local LIMIT_KEYS = { max_bytes = true, max_containers = true, max_elements = true }

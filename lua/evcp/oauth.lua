@@ -351,11 +351,7 @@ local function field(doc, snake, camel)
   return v
 end
 
-local function is_object(t)
-  if type(t) ~= "table" then return false end
-  local k = next(t)
-  return k == nil or type(k) == "string"
-end
+local is_object = json.is_object
 
 local function read_token_impl(result, now, ctx)
   if type(result) ~= "table" then

@@ -19,7 +19,7 @@ local url = require("evcp.url")
 
 local M = {}
 
-local type, ipairs, next = type, ipairs, next
+local type, ipairs = type, ipairs
 local concat = table.concat
 
 --- The API version these checks follow.
@@ -247,19 +247,7 @@ function M.read_json(res, ctx, limits)
   return nil, e
 end
 
--- JSON arrays and objects both decode to tables: an array is a table whose
--- first key (if any) is a number.
-local function is_array(t)
-  if type(t) ~= "table" then return false end
-  local k = next(t)
-  return k == nil or type(k) == "number"
-end
-
-local function is_object(t)
-  if type(t) ~= "table" then return false end
-  local k = next(t)
-  return k == nil or type(k) == "string"
-end
+local is_array, is_object = json.is_array, json.is_object
 
 --- Limits of one v3 body (see evcp.json.decode): at most 100 locations.
 function M.limits(max_body)

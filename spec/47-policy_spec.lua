@@ -378,3 +378,53 @@ describe("one deadline for the whole call", function()
     assert.equal(0, res.attempts)
   end)
 end)
+
+describe("the token request after HERE's 401207 (nonce already used)", function()
+  -- token answers in order, then data answers 200
+  local function token_stub(answers)
+    local t = { posts = {} }
+    function t.run(_, reqs)
+      local out = {}
+      for i, r in ipairs(reqs) do
+        if r.method == "POST" then
+          t.posts[#t.posts + 1] = r.headers.Authorization
+          local a = answers[#t.posts]
+          out[i] = { status = a[1], headers = { ["content-type"] = "application/json" }, body = a[2] }
+        else
+          out[i] = answer(200)
+        end
+      end
+      return out
+    end
+    function t.sleep() end
+    return t
+  end
+  local TOKEN = '{"access_token":"tok-abc","token_type":"bearer","expires_in":3600}'
+  local USED = '{"errorId":"e1","httpStatus":401,"errorCode":401207,"message":"Nonce already used"}'
+
+  local function nonce(h) return h:match('oauth_nonce="([^"]+)"') end
+
+  it("is signed once more with a fresh nonce", function()
+    local t = token_stub({ { 401, USED }, { 200, TOKEN } })
+    local c = evcp.new({ base_url = "http://h", access_key_id = "key-id", access_key_secret = "key-secret",
+      transport = t })
+    assert(c:health())
+    assert.equal(2, #t.posts)
+    assert.are_not.equal(nonce(t.posts[1]), nonce(t.posts[2]))
+    c:close()
+  end)
+
+  it("fails with HERE's code the second time, after 2 attempts", function()
+    local t = token_stub({ { 401, USED }, { 401, USED }, { 200, TOKEN } })
+    local c = evcp.new({ base_url = "http://h", access_key_id = "key-id", access_key_secret = "key-secret",
+      transport = t })
+    local v, err = c:health()
+    assert.is_nil(v)
+    assert.equal(2, #t.posts)
+    assert.equal("http", err.kind)
+    assert.equal(401, err.status)
+    assert.equal("401207", err.code)
+    assert.equal(2, err.attempts)
+    c:close()
+  end)
+end)

@@ -108,12 +108,15 @@ local function provided_token(s)
 end
 
 -- One token from HERE's token endpoint (signed afresh for every attempt
--- the policy makes; re-signed once with HERE's clock after a 401204).
+-- the policy makes; re-signed once with HERE's clock after a 401204, and
+-- once after a 401207: libcurl sends a request again by itself when the
+-- kept-alive connection it used dies under it, so HERE may have seen the
+-- nonce already though evcp made one attempt).
 local TOKEN_PLAN = {}
 local function fetch_token(s, stop)
   local endpoint = s.cred.token_endpoint
   local ctx = { method = "POST", target = endpoint }
-  local skewed, sent = false, 0
+  local skewed, renonced, sent = false, false, 0
   while true do
     local sent_at
     local res = s.policy:run(s.transport, { TOKEN_PLAN }, function()
@@ -126,9 +129,14 @@ local function fetch_token(s, stop)
     res.attempts = sent
     local tok, err = oauth.read_token(res, sent_at, ctx)
     if tok then return tok end
-    if err.kind ~= "clock_skew" or err.server_time == nil or skewed then return nil, err end
-    s.skew = err.server_time - s.wall()
-    skewed = true
+    if err.kind == "clock_skew" and err.server_time ~= nil and not skewed then
+      s.skew = err.server_time - s.wall()
+      skewed = true
+    elseif err.code == "401207" and not renonced then
+      renonced = true -- the next signature has a fresh nonce anyway
+    else
+      return nil, err
+    end
   end
 end
 

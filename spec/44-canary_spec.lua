@@ -304,15 +304,23 @@ describe("canary credentials (issue 8 §5) #slow", function()
       for _, f in ipairs(data) do need(k .. " data " .. f) end
       for _, f in ipairs(other) do need(k .. " " .. f) end
     end
+    local spellings = { "as sent", "decoded", "lower-case hex", "form-encoded" }
+    for _, k in ipairs(kinds) do
+      for _, e in ipairs(spellings) do need(k .. " echo " .. e) end
+    end
     for _, k in ipairs({ "oauth", "file", "env" }) do
       for _, f in ipairs(token) do need(k .. " token " .. f) end
+      for _, e in ipairs(spellings) do need(k .. " token echo " .. e) end
     end
     for _, name in ipairs({ "api_key wrong key", "access_token wrong token", "token_provider wrong token",
       "oauth wrong secret", "oauth wrong key id", "file wrong secret", "token_provider raises with the token",
       "token_provider raises a table", "token_provider returns nil and the token", "token_provider returns junk text",
       "token_provider returns a number", "token_provider returns a table", "token_provider returns an empty string",
       "token_provider returns a wrong token", "transport https-only refusal", "api_key proxy with a password",
-      "script data faults (own transport)", "script token faults (own transport)" }) do
+      "script data faults (own transport)", "script token faults (own transport)",
+      "file token endpoint unreachable (https, own transport)", "new refuses base_url with a query",
+      "new refuses credentials file: token endpoint with query", "new refuses credentials file: token endpoint with userinfo",
+      "new refuses credentials file: token endpoint with http", "new refuses two credentials" }) do
       need(name)
     end
     assert.same({}, missing)

@@ -16,7 +16,8 @@
  *   secret:sign(text) -> base64(HMAC-SHA256(pct(s) .. "&", text)), the
  *       signature of a base string (standard base64 with '=' padding; the
  *       caller percent-encodes it for the header). Raises once wiped.
- *   secret:scrub(text) -> text with every occurrence of s and of pct(s)
+ *   secret:scrub(text) -> text with every spelling of s (s itself, with
+ *       bytes as %XX of either case, a space as '+': core.scrub's matcher)
  *       replaced by "***" (text itself when there is none; unchanged once
  *       wiped), for error text that might echo the secret.
  *   secret:wipe(), secret:close()  OPENSSL_cleanse the whole buffer;
@@ -139,24 +140,12 @@ static int secret_sign(lua_State *L) {
   return 1;
 }
 
-/* where needle[0..m) next occurs in h[i..n), or n */
-static size_t find_from(const unsigned char *h, size_t n, size_t i, const unsigned char *needle,
-                        size_t m) {
-  while (m > 0 && i + m <= n) {
-    const unsigned char *p = (const unsigned char *)memchr(h + i, needle[0], n - m + 1 - i);
-    if (p == NULL) return n;
-    i = (size_t)(p - h);
-    if (memcmp(h + i, needle, m) == 0) return i;
-    i++;
-  }
-  return n;
-}
-
-/* secret:scrub(text) */
+/* secret:scrub(text): text.c's matcher over the raw secret (which also
+ * finds its percent-encoded and form-encoded spellings) */
 static int secret_scrub(lua_State *L) {
   secret *s = check_secret(L, "evcp.Secret:scrub");
-  size_t n, i = 0, m1, m2;
-  const unsigned char *text, *f1, *f2;
+  size_t n;
+  const unsigned char *text, *sec;
   luaL_Buffer b;
   if (lua_type(L, 2) != LUA_TSTRING)
     return evcp_error(L, "evcp.Secret:scrub: argument #1 (text) must be a string, got %s",
@@ -164,25 +153,12 @@ static int secret_scrub(lua_State *L) {
   text = (const unsigned char *)lua_tolstring(L, 2, &n);
   lua_settop(L, 2);
   if (s->wiped) return 1;
-  f1 = s->buf;
-  m1 = s->raw_len;
-  f2 = s->buf + s->raw_len;
-  m2 = s->key_len - 1; /* pct(s), without the '&' */
-  if (m2 == m1 && memcmp(f1, f2, m1) == 0) m2 = 0; /* nothing to escape: one form */
-  if (find_from(text, n, 0, f1, m1) == n && (m2 == 0 || find_from(text, n, 0, f2, m2) == n))
-    return 1;
+  sec = s->buf;
   luaL_buffinit(L, &b);
-  while (i < n) {
-    size_t a = find_from(text, n, i, f1, m1), c = m2 ? find_from(text, n, i, f2, m2) : n, len;
-    size_t at = a < c ? a : c;
-    if (at == n) {
-      luaL_addlstring(&b, (const char *)text + i, n - i);
-      break;
-    }
-    len = (at == a && (at != c || m1 >= m2)) ? m1 : m2;
-    luaL_addlstring(&b, (const char *)text + i, at - i);
-    luaL_addstring(&b, "***");
-    i = at + len;
+  if (!evcp_scrub_spans(L, &b, text, n, &sec, &s->raw_len, 1)) {
+    luaL_pushresult(&b);
+    lua_pop(L, 1);
+    return 1; /* text, unchanged */
   }
   luaL_pushresult(&b);
   return 1;

@@ -47,6 +47,15 @@ void evcp_pushnormal(lua_State *L, int idx);
  * normalized); raises past EVCP_MAX_DEPTH levels. */
 void evcp_pushcopy(lua_State *L, int idx, int depth);
 
+/* text.c's secret matcher (core.scrub): the length of a spelling of
+ * sec[0..m) at t[i] (itself, bytes as %XX of either case, a space as '+'),
+ * or 0; and the scrub of t[0..n) into b ("***" for each spelling of any of
+ * the nsec secrets), returning 0 with nothing added when none occurs. */
+size_t evcp_spelling_at(const unsigned char *t, size_t n, size_t i, const unsigned char *sec,
+                        size_t m);
+int evcp_scrub_spans(lua_State *L, luaL_Buffer *b, const unsigned char *t, size_t n,
+                     const unsigned char *const *secs, const size_t *lens, int nsec);
+
 int evcp_object_open(lua_State *L);
 int evcp_xml_open(lua_State *L);
 int evcp_transport_open(lua_State *L);

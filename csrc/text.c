@@ -28,6 +28,13 @@
  *                       order, given = a copy of ids; or the index and value
  *                       of the first id id_check refuses. All tables are
  *                       made at their final size.
+ *   core.scrub(text, s1 [, s2 ...]) -> text with every spelling of each
+ *                       non-empty si replaced by "***": si itself, or si
+ *                       with any of its bytes written %XX (hex digits of
+ *                       either case) or, for a space, '+' (form encoding).
+ *                       text itself when nothing matched. Matching is
+ *                       leftmost, longest spelling first. evcp.Secret's
+ *                       scrub uses the same matcher (evcp_scrub_spans).
  */
 #include <math.h>
 #include <string.h>
@@ -208,6 +215,112 @@ static int core_id_list(lua_State *L) {
   return 3;
 }
 
+/* ---- scrubbing secrets ------------------------------------------------- */
+
+static int hexval(unsigned c) {
+  if (c >= '0' && c <= '9') return (int)(c - '0');
+  if (c >= 'a' && c <= 'f') return (int)(c - 'a' + 10);
+  if (c >= 'A' && c <= 'F') return (int)(c - 'A' + 10);
+  return -1;
+}
+
+/* the byte %XX at t[k..k+3) writes, or -1 */
+static int pct_byte(const unsigned char *t, size_t n, size_t k) {
+  int hi, lo;
+  if (k + 3 > n || t[k] != '%') return -1;
+  hi = hexval(t[k + 1]);
+  lo = hexval(t[k + 2]);
+  return (hi < 0 || lo < 0) ? -1 : hi * 16 + lo;
+}
+
+/* Length of a spelling of sec[0..m) starting at t[i], or 0. Each byte of
+ * sec may be itself, %XX, or '+' for a space. '%' is tried as %25 first. */
+size_t evcp_spelling_at(const unsigned char *t, size_t n, size_t i, const unsigned char *sec,
+                        size_t m) {
+  size_t j, k = i;
+  if (m == 0) return 0;
+  for (j = 0; j < m; j++) {
+    unsigned c = sec[j];
+    if (c == '%' && pct_byte(t, n, k) == '%') {
+      k += 3;
+    } else if (k < n && t[k] == c) {
+      k++;
+    } else if (pct_byte(t, n, k) == (int)c) {
+      k += 3;
+    } else if (c == ' ' && k < n && t[k] == '+') {
+      k++;
+    } else {
+      return 0;
+    }
+  }
+  return k - i;
+}
+
+/* Appends text with every spelling of the nsec secrets replaced by "***"
+ * to b (a buffer the caller inited), or returns 0 having added nothing when
+ * no spelling occurs. Candidates are only positions whose byte can begin a
+ * spelling (the secret's first byte, '%', '+'), so a text costs one pass
+ * and a secret's length per candidate. */
+int evcp_scrub_spans(lua_State *L, luaL_Buffer *b, const unsigned char *t, size_t n,
+                     const unsigned char *const *secs, const size_t *lens, int nsec) {
+  size_t i = 0, from = 0;
+  int hit = 0;
+  (void)L;
+  while (i < n) {
+    unsigned c = t[i];
+    size_t best = 0;
+    int q;
+    for (q = 0; q < nsec; q++) {
+      size_t len;
+      if (lens[q] == 0) continue;
+      if (c != secs[q][0] && c != '%' && c != '+') continue;
+      len = evcp_spelling_at(t, n, i, secs[q], lens[q]);
+      if (len > best) best = len;
+    }
+    if (best == 0) {
+      i++;
+      continue;
+    }
+    hit = 1;
+    luaL_addlstring(b, (const char *)t + from, i - from);
+    luaL_addstring(b, "***");
+    i += best;
+    from = i;
+  }
+  if (!hit) return 0;
+  luaL_addlstring(b, (const char *)t + from, n - from);
+  return 1;
+}
+
+#define MAX_SCRUB_SECRETS 16
+
+/* core.scrub(text, s1 [, s2 ...]) */
+static int core_scrub(lua_State *L) {
+  const unsigned char *secs[MAX_SCRUB_SECRETS];
+  size_t lens[MAX_SCRUB_SECRETS], n;
+  const unsigned char *t;
+  int i, top = lua_gettop(L), nsec = 0;
+  luaL_Buffer b;
+  t = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  if (top - 1 > MAX_SCRUB_SECRETS)
+    return evcp_error(L, "scrub: at most %d secrets, got %d", MAX_SCRUB_SECRETS, top - 1);
+  for (i = 2; i <= top; i++) {
+    if (lua_isnil(L, i)) continue;
+    secs[nsec] = (const unsigned char *)luaL_checklstring(L, i, &lens[nsec]);
+    nsec++;
+  }
+  lua_settop(L, top);
+  luaL_buffinit(L, &b);
+  if (!evcp_scrub_spans(L, &b, t, n, secs, lens, nsec)) {
+    luaL_pushresult(&b); /* (empty: balances the buffer) */
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    return 1;
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
 int evcp_text_open(lua_State *L) {
   static const luaL_Reg funcs[] = {{"text_bad", core_text_bad},
                                    {"percent_encode", core_percent_encode},
@@ -215,6 +328,7 @@ int evcp_text_open(lua_State *L) {
                                    {"id_check", core_id_check},
                                    {"array_len", core_array_len},
                                    {"id_list", core_id_list},
+                                   {"scrub", core_scrub},
                                    {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
   return 0;

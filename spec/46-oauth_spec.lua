@@ -160,6 +160,47 @@ describe("evcp.Secret (csrc/crypto.c)", function()
     s:close()
     plain:close()
   end)
+
+  it("scrubs every other spelling too: lower-case hex, form encoding, mixed", function()
+    local s = core.secret("a/b c%+")
+    for _, form in ipairs({ "a/b c%+", "a%2Fb%20c%25%2B", "a%2fb%20c%25%2b", "a%2fb+c%25%2b", "a/b+c%%2B",
+      "%61%2F%62%20%63%25%2B" }) do
+      assert.equal("<***>", s:scrub("<" .. form .. ">"), form)
+    end
+    assert.equal("<a/b c%>", s:scrub("<a/b c%>"))  -- a prefix is not the secret
+    assert.equal("%%%+++%2", s:scrub("%%%+++%2"))  -- stray escapes cost nothing, match nothing
+    s:close()
+  end)
+end)
+
+describe("core.scrub", function()
+  it("replaces each secret's every spelling, leftmost and longest first", function()
+    assert.equal("x *** y *** z", core.scrub("x tok+1 y tok%2B1 z", "tok+1"))
+    assert.equal("x *** y", core.scrub("x tok%2b1 y", "tok+1"))
+    assert.equal("***-***", core.scrub("abc-bcd", "abc", "bcd"))
+    assert.equal("***", core.scrub("abcd", "abc", "abcd"))
+    assert.equal("k=***&t=***", core.scrub("k=my%20key&t=my+tok", "my key", "my tok"))
+  end)
+
+  it("skips nil and empty secrets, and gives the text itself when nothing matched", function()
+    local text = "nothing to see"
+    assert.equal(text, core.scrub(text, nil, "", "zzz"))
+    assert.equal(text, core.scrub(text))
+    assert.equal("", core.scrub("", "a"))
+  end)
+
+  it("is linear in the text for a text of stray escapes", function()
+    local text = ("%+"):rep(200000)
+    assert.equal(text, core.scrub(text, "%+secret", "+x"))
+  end)
+
+  it("refuses more than 16 secrets and non-strings", function()
+    local many = {}
+    for i = 1, 17 do many[i] = "s" .. i end
+    assert.has_error(function() core.scrub("x", (table.unpack or unpack)(many)) end) -- luacheck: ignore 143
+    assert.has_error(function() core.scrub("x", {}) end)
+    assert.has_error(function() core.scrub(nil, "s") end)
+  end)
 end)
 
 describe("core.random_token and core.base64", function()

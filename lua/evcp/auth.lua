@@ -12,7 +12,7 @@
 -- any URL or message evcp shows. A token that changes (M.changing) is
 -- fetched by the client before a call, which hands it to auth:use(token).
 local url = require("evcp.url")
-local type, pairs, ipairs, setmetatable = type, pairs, ipairs, setmetatable
+local type, pairs, ipairs, setmetatable, getmetatable = type, pairs, ipairs, setmetatable, getmetatable
 
 local M = {}
 
@@ -21,26 +21,16 @@ Auth.__index = Auth
 function Auth.__tostring(a) return "evcp.Auth: " .. a.kind end
 function Auth.__newindex() error("evcp.Auth is read-only", 2) end
 
--- Replaces every occurrence of needle in s (plain text, no patterns).
-local function replace(s, needle, rep)
-  if needle == "" or not s:find(needle, 1, true) then return s end
-  local out, i = {}, 1
-  while true do
-    local a, b = s:find(needle, i, true)
-    if not a then break end
-    out[#out + 1] = s:sub(i, a - 1)
-    out[#out + 1] = rep
-    i = b + 1
-  end
-  out[#out + 1] = s:sub(i)
-  return table.concat(out)
-end
+-- core.scrub: every spelling of a secret (itself, percent-encoded with
+-- hex of either case, form-encoded) becomes "***"
+local core_scrub = require("evcp.core").scrub
+local unpack = table.unpack or unpack -- luacheck: ignore 143
 
-local function scrubber(forms)
+-- a scrub method for the secrets in the list (which may change)
+local function scrubber(secrets)
   return function(_, s)
-    if type(s) ~= "string" then return s end
-    for i = 1, #forms do s = replace(s, forms[i], "***") end
-    return s
+    if type(s) ~= "string" or #secrets == 0 then return s end
+    return core_scrub(s, unpack(secrets, 1, #secrets))
   end
 end
 
@@ -62,14 +52,14 @@ function M.api_key(key)
   return new("api key", function(_, req)
     local u = req.url
     req.url = u .. (u:find("?", 1, true) and "&apiKey=" or "?apiKey=") .. enc
-  end, { key, enc })
+  end, { key })
 end
 
 --- Sends token as `Authorization: Bearer <token>`.
 function M.bearer(token)
   return new("bearer token", function(_, req)
     req.headers.Authorization = "Bearer " .. token
-  end, { token, url.segment(token) })
+  end, { token })
 end
 
 -- How many earlier tokens a changing authenticator still scrubs.
@@ -91,8 +81,7 @@ function M.changing(kind, scrub_also)
       if t == token then return end
       token = t
       forms[#forms + 1] = t
-      forms[#forms + 1] = url.segment(t)
-      while #forms > 2 * KEEP_TOKENS do table.remove(forms, 1) end
+      while #forms > KEEP_TOKENS do table.remove(forms, 1) end
     end,
     current = function() return token end,
     scrub = function(_, s)
@@ -103,27 +92,44 @@ function M.changing(kind, scrub_also)
   })
 end
 
--- The fields of an evcp.Error that carry text from the server or the
--- transport (evcp's own fields such as kind, url or partial never do).
-local FOREIGN = { "message", "title", "code", "cause", "action", "error", "error_description",
-  "correlation_id", "request_id" }
-
+-- Scrubs the strings of a plain table in place, keys and values, nested
+-- tables too (a decoded error body; depth bounded as the decoders bound it).
 local function scrub_table(a, t, depth)
   if depth > 64 then return end
+  local renamed
   for k, v in pairs(t) do
     if type(v) == "string" then
-      t[k] = a:scrub(v)
-    elseif type(v) == "table" then
+      t[k] = a:scrub(v) -- (assigning an existing key during pairs is allowed)
+    elseif type(v) == "table" and getmetatable(v) == nil then
       scrub_table(a, v, depth + 1)
+    end
+    if type(k) == "string" then
+      local sk = a:scrub(k)
+      if sk ~= k then
+        renamed = renamed or {}
+        renamed[#renamed + 1] = { k, sk }
+      end
+    end
+  end
+  if renamed then
+    for _, r in ipairs(renamed) do
+      t[r[2]], t[r[1]] = t[r[1]], nil
     end
   end
 end
 
---- Scrubs, in place, every field of an error value (and its decoded body)
--- that carries foreign text; returns e.
+-- The string fields of an evcp.Error that evcp writes itself and that
+-- never hold foreign text: kind (an enum), url (made from the plan, before
+-- authentication, and redacted), gave_up. Every other string field is
+-- foreign (from the server, libcurl or a token provider) and is scrubbed.
+local OWN = { kind = true, url = true, gave_up = true }
+
+--- Scrubs, in place, every foreign string field of an error value and its
+-- decoded body (keys and values); returns e. (err.partial holds evcp
+-- objects of the answers that succeeded: they are left as they are.)
 function M.scrub_error(a, e)
-  for _, k in ipairs(FOREIGN) do
-    if type(e[k]) == "string" then e[k] = a:scrub(e[k]) end
+  for k, v in pairs(e) do
+    if type(v) == "string" and not OWN[k] then e[k] = a:scrub(v) end
   end
   if type(e.body) == "table" then scrub_table(a, e.body, 0) end
   return e

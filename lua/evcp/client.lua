@@ -480,7 +480,12 @@ end
 local function check_base(name, base)
   check.text("evcp.new", "option '" .. name .. "'", base, 2048)
   local authority = base:match("^[hH][tT][tT][pP][sS]?://([^/?#%s]+)")
-  if not authority or base:find("[?#%s]") then
+  if base:find("[?#]") then
+    -- quoted only up to the query: a query may carry a credential
+    fail("evcp.new", "option '" .. name .. "'", "must have no query or fragment (give credentials as"
+      .. " options), got '" .. base:match("^[^?#]*") .. "...'")
+  end
+  if not authority or base:find("%s") then
     fail("evcp.new", "option '" .. name .. "'", "must look like http(s)://host[:port][/prefix], got '"
       .. base .. "'")
   end
@@ -577,7 +582,8 @@ local function new(opts)
     cred = cred, tokens = cred.kind == "oauth" and oauth.cache() or nil, skew = 0, wall = os.time,
     policy = policy.new({ max_attempts = opts.max_attempts, deadline = opts.deadline,
       attempt_timeout = opts.timeout, clock = opts.clock, sleep = opts.sleep, random = opts.random,
-      on_request = opts.on_request, on_response = opts.on_response }),
+      on_request = opts.on_request, on_response = opts.on_response,
+      scrub = function(v) return a:scrub(v) end }),
     max_body = max_body, closed = false,
     limits3 = v3.limits(max_body), limits_plain = v2.limits(max_body, v2.MAX_LOOKUP_ITEMS),
   }

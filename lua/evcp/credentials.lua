@@ -65,33 +65,14 @@ function Record.__tostring(r)
   return s .. ")"
 end
 
--- Replaces every occurrence of needle in s (plain text) with "***".
-local function replace(s, needle)
-  if needle == nil or needle == "" or not s:find(needle, 1, true) then return s end
-  local out, i = {}, 1
-  while true do
-    local a, b = s:find(needle, i, true)
-    if not a then break end
-    out[#out + 1] = s:sub(i, a - 1)
-    out[#out + 1] = "***"
-    i = b + 1
-  end
-  out[#out + 1] = s:sub(i)
-  return concat(out)
-end
-
 --- record:scrub(s) -> s with every credential of the record (the key or
--- token, the access key id, the secret; each as given and percent-encoded)
+-- token, the access key id, the secret; each as given, percent-encoded
+-- with hex of either case, or form-encoded)
 -- replaced by "***". Anything but a string comes back unchanged.
 function Record:scrub(s)
   if type(s) ~= "string" then return s end
-  for _, k in ipairs({ "api_key", "access_token", "access_key_id" }) do
-    local v = self[k]
-    if type(v) == "string" then
-      s = replace(s, v)
-      s = replace(s, core.percent_encode(v))
-    end
-  end
+  -- (core.scrub: every spelling, raw, percent- or form-encoded)
+  s = core.scrub(s, self.api_key, self.access_token, self.access_key_id)
   if self.secret then s = self.secret:scrub(s) end
   return s
 end

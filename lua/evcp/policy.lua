@@ -71,14 +71,17 @@ Policy.__index = Policy
 --- policy.new(opts) -> Policy; opts: max_attempts, base, cap, retry_after_max,
 -- deadline, attempt_timeout (seconds; each attempt's timeout, so that it can
 -- be cut to the deadline), clock, wall, random, sleep, on_request,
--- on_response (see the header; the caller has checked them; missing ones
--- take M.DEFAULTS).
+-- on_response (see the header), scrub (a function over strings: the foreign
+-- text of on_response's events passes through it, so that a credential a
+-- server echoes never reaches a hook); the caller has checked them; missing
+-- ones take M.DEFAULTS.
 function M.new(opts)
   opts = opts or {}
   local p = {}
   for k, v in pairs(M.DEFAULTS) do p[k] = opts[k] or v end
   p.clock, p.wall, p.random, p.sleep = opts.clock, opts.wall or os.time, opts.random or random, opts.sleep
   p.on_request, p.on_response = opts.on_request, opts.on_response
+  p.scrub = opts.scrub
   return setmetatable(p, Policy)
 end
 
@@ -140,6 +143,10 @@ local function round(self, transport, reqs, plans, where, attempt, clock)
       local ev = evs[j]
       ev.status, ev.kind, ev.message, ev.duration = res.status, res.kind, res.message, took
       ev.correlation_id = header(res, "x-correlation-id")
+      local scrub = self.scrub
+      if scrub then -- text from the server or libcurl may echo a credential
+        ev.message, ev.correlation_id = scrub(ev.message), scrub(ev.correlation_id)
+      end
       pcall(on_res, ev)
     end
   end

@@ -36,6 +36,12 @@ M.DEFAULT_V2_BASE_URL = "https://ev-v2.cc.api.here.com"
 --- Default largest response body, in bytes (after decompression).
 M.DEFAULT_MAX_BODY = 32 * 1024 * 1024
 
+--- The transports `evcp.new{transport = NAME}` makes: the blocking libcurl
+-- one (the default), and one per host event loop (docs/HOSTS.md), each a
+-- module whose new(curl_opts, host_opts) gives an object of the transport
+-- seam that yields to its host while transfers run.
+M.HOSTS = { curl = true, resty = "evcp.hosts.resty", nvim = "evcp.hosts.nvim", uv = "evcp.hosts.uv" }
+
 -- client -> state, and V2 object -> the same state. A state never refers
 -- back to its client or V2 object, so weak keys let both be collected.
 local state = setmetatable({}, { __mode = "k" })
@@ -464,7 +470,7 @@ local new_object = core.new_object
 
 local OPT_NAMES = { "base_url", "v2_base_url", "timeout", "connect_timeout", "max_attempts", "deadline",
   "max_parallel", "user_agent", "compress", "max_body", "ca_file", "ca_path", "proxy", "transport", "clock",
-  "sleep", "random", "on_request", "on_response" }
+  "sleep", "random", "on_request", "on_response", "thread_pool" }
 for _, k in ipairs(credentials.OPTIONS) do OPT_NAMES[#OPT_NAMES + 1] = k end
 local OPTS = check.set(OPT_NAMES)
 
@@ -554,8 +560,15 @@ local function new(opts)
   if opts.proxy ~= nil then check.text("evcp.new", "option 'proxy'", opts.proxy, 2048) end
   local max_body = opts.max_body or M.DEFAULT_MAX_BODY
   local transport, owns = opts.transport, false
-  if transport == nil then
-    local ok, t = pcall(core.curl_transport, {
+  if opts.thread_pool ~= nil then check.text("evcp.new", "option 'thread_pool'", opts.thread_pool, 256) end
+  if transport == nil or type(transport) == "string" then
+    local name = transport or "curl"
+    local host = M.HOSTS[name]
+    if host == nil then
+      fail("evcp.new", "option 'transport'", "must be one of 'curl', 'resty', 'nvim', 'uv' or an object with"
+        .. " run and sleep methods, got '" .. name .. "'")
+    end
+    local curl_opts = {
       timeout = opts.timeout or policy.DEFAULTS.attempt_timeout, connect_timeout = opts.connect_timeout or 10,
       max_parallel = opts.max_parallel or 8, max_body = max_body,
       compress = opts.compress ~= false,
@@ -563,7 +576,13 @@ local function new(opts)
       ca_file = opts.ca_file, ca_path = opts.ca_path, proxy = opts.proxy,
       -- https alone, unless the caller gave an http base URL (an emulator, a test server)
       https_only = not (is_http(base) or is_http(v2_base) or is_http(cred.token_endpoint)),
-    })
+    }
+    local ok, t
+    if host == true then
+      ok, t = pcall(core.curl_transport, curl_opts)
+    else
+      ok, t = pcall(function() return require(host).new(curl_opts, { thread_pool = opts.thread_pool }) end)
+    end
     if not ok then
       -- the transport names the option it refused (a CA file it cannot read...)
       check.raise("evcp.new: " .. tostring(t):gsub("^.-curl_transport: ", ""))

@@ -148,6 +148,9 @@ end
 
 -- The OAuth token for the next call (evcp.oauth's protocol: one refresh at
 -- a time, ahead of expiry; a usable token survives a failed refresh).
+-- How often a call that waits for another call's token refresh looks again.
+local TOKEN_WAIT = 0.05
+
 local function oauth_token(s, stop)
   local cache = s.tokens
   local tok = cache:valid()
@@ -160,6 +163,17 @@ local function oauth_token(s, stop)
       cache:fail()
       if not ok then error(new, 0) end
       if tok == nil then return nil, err end
+    end
+  end
+  if tok == nil and cache:pending() then
+    -- another call (a coroutine on a host's loop) is fetching one: wait for
+    -- it within this call's deadline; the pause yields to the host
+    local p, t = s.policy, s.transport
+    while cache:pending() and p:now(t) + TOKEN_WAIT < stop do p:pause(t, TOKEN_WAIT) end
+    tok = cache:valid()
+    if tok == nil then
+      return nil, auth_error("no OAuth token: the refresh another call made "
+        .. (cache:pending() and "did not end within the deadline" or "failed"))
     end
   end
   if tok == nil then return nil, auth_error("no OAuth token: a refresh is already under way") end
@@ -400,6 +414,59 @@ V2.evses = resource("evses")
 V2.connector_types = resource("connector_types")
 V2.power_feed_types = resource("power_feed_types")
 V2.roamings = resource("roamings")
+
+---------------------------------------------------------------------------
+-- the callback form (docs/HOSTS.md)
+--
+-- Every call but each_station also takes a function as its last argument:
+-- client:location(id, opts, function(loc, err) ... end). The call then runs
+-- in a coroutine of its own and the function gets what the call returns. A
+-- host transport (resty, nvim, uv) yields that coroutine while transfers
+-- run, so the call returns at once and the function is called later (in
+-- Neovim, on the main loop); the blocking transport calls it before the
+-- call returns. A misuse (a bad argument, a closed client) raises at the
+-- caller's line either way, before anything is sent.
+
+local unpack = table.unpack or unpack -- luacheck: ignore 143
+local create, resume = coroutine.create, coroutine.resume
+local HERE = debug.getinfo(1, "S").short_src
+
+-- the misuse raised inside the coroutine, re-raised at the caller's line
+-- (its position, which named this file's coroutine body, is dropped)
+local function reraise(msg)
+  if type(msg) == "string" then
+    local pos = msg:match("^(.-:%d+: )")
+    if pos and pos:sub(1, #HERE) == HERE then msg = msg:sub(#pos + 1) end
+  end
+  error(msg, 4) -- reraise < start < the method wrapper < the caller
+end
+
+local function start(method, self, n, ...)
+  local args = { ... }
+  local cb = args[n]
+  local co = create(function()
+    local v, err = method(self, unpack(args, 1, n - 1))
+    cb(v, err)
+  end)
+  local ok, msg = resume(co)
+  if not ok then reraise(msg) end
+end
+
+local function with_callback(method)
+  return function(self, ...)
+    local n = select("#", ...)
+    if n == 0 or type((select(n, ...))) ~= "function" then return method(self, ...) end
+    start(method, self, n, ...)
+  end
+end
+
+for _, name in ipairs({ "location", "locations", "country_metadata", "health", "version", "openapi" }) do
+  Client[name] = with_callback(Client[name])
+end
+for _, name in ipairs({ "stations", "count", "station", "pool", "stations_bulk", "pools", "evses",
+  "connector_types", "power_feed_types", "roamings" }) do
+  V2[name] = with_callback(V2[name])
+end
 
 ---------------------------------------------------------------------------
 -- lifetime

@@ -550,6 +550,13 @@ local function store_impl(self, tok)
   self.refreshing, self.started_at, self.failed_at = false, nil, nil
 end
 
+--- cache:pending(now) -> boolean: a refresh begun by another caller is
+-- under way (and its lease has not run out).
+function Cache:pending(now)
+  now = now_of(self, now)
+  return self.refreshing == true and now - self.started_at < self.lease
+end
+
 --- cache:store(tok): keeps tok (from read_token) and ends the refresh.
 function Cache:store(tok)
   call(store_impl, self, tok)

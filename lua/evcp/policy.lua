@@ -170,6 +170,18 @@ function Policy:stop_time(transport)
   return clock_of(self, transport)() + self.deadline
 end
 
+--- policy:now(transport) -> the policy's clock now (seconds).
+function Policy:now(transport)
+  return clock_of(self, transport)()
+end
+
+--- policy:pause(transport, s): waits s seconds as the policy waits between
+-- attempts (the injected sleep, else transport:sleep, which yields to the
+-- host's loop in a host transport).
+function Policy:pause(transport, s)
+  if self.sleep then self.sleep(s) else transport:sleep(s) end
+end
+
 --- Runs plans through transport; returns one result per plan, in order.
 -- stop (optional, from policy:stop_time) ends the deadline earlier runs of
 -- the same call began; without it the deadline starts now. When nothing
@@ -215,9 +227,7 @@ function Policy:run(transport, plans, prepare, stop)
     end
     if #where == 0 then break end
     attempt = attempt + 1
-    if pause > 0 then
-      if self.sleep then self.sleep(pause) else transport:sleep(pause) end
-    end
+    if pause > 0 then self:pause(transport, pause) end
     now = clock()
     left = stop - now
     if left < MIN_TIMEOUT then left = MIN_TIMEOUT end

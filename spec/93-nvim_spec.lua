@@ -34,8 +34,8 @@ describe("evcp in nvim --headless (transport 'nvim')", function()
       q(os.getenv("EVCP_BUILDJIT") or "build/luajit"), q(dir))
     local pre = os.getenv("EVCP_CHILD_PRELOAD")
     env = env .. (pre and (" LD_PRELOAD=" .. q(pre)) or " LD_PRELOAD=")
-    local p = assert(io.popen(env .. " timeout 120 nvim --headless --clean -n -i NONE -c "
-      .. q("luafile " .. root .. "/spec/nvim/scenario.lua") .. " </dev/null 2>&1"))
+    local p = assert(io.popen("timeout 120 " .. env .. " nvim --headless --clean -n -i NONE -c "
+      .. q(require("host_nvim").lua_command(root .. "/spec/nvim/scenario.lua")) .. " </dev/null 2>&1"))
     output = p:read("*a")
     p:close()
     local text = rsp.read_all(dir .. "/report.json")

@@ -14,10 +14,10 @@ describe("examples/nvim: :EvcpStatus in nvim --headless", function()
     local dir = rsp.tmpdir()
     local root = os.getenv("PWD") or "."
     local pre = os.getenv("EVCP_CHILD_PRELOAD")
-    local cmd = ("env EVCP_ROOT=%s EVCP_BUILDJIT=%s EVCP_NVIM_DIR=%s EVCP_SEED_ID=%s EVCP_URL=%s"
-      .. " EVCP_API_KEY=%s LD_PRELOAD=%s timeout 60 nvim --headless --clean -n -i NONE -c %s </dev/null 2>&1")
+    local cmd = ("timeout 60 env EVCP_ROOT=%s EVCP_BUILDJIT=%s EVCP_NVIM_DIR=%s EVCP_SEED_ID=%s EVCP_URL=%s"
+      .. " EVCP_API_KEY=%s LD_PRELOAD=%s nvim --headless --clean -n -i NONE -c %s </dev/null 2>&1")
       :format(q(root), q(os.getenv("EVCP_BUILDJIT") or "build/luajit"), q(dir), q(h.seed_id), q(h.url),
-        q(h.key), q(pre or ""), q("luafile " .. root .. "/spec/nvim/example.lua"))
+        q(h.key), q(pre or ""), q(require("host_nvim").lua_command(root .. "/spec/nvim/example.lua")))
     local p = assert(io.popen(cmd))
     local output = p:read("*a")
     p:close()

@@ -13,6 +13,14 @@ local state
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
+--- lua_command(path) -> an Ex command that runs the Lua file at path, and
+-- quits nvim (exit status 3, the error on stderr) when it raises: a script
+-- that fails to start leaves no nvim waiting for a :qa that never comes
+function M.lua_command(path)
+  return ("lua local ok, e = pcall(dofile, %q); if not ok then io.stderr:write(tostring(e), '\\n');"
+    .. " vim.cmd('cquit 3') end"):format(path)
+end
+
 --- start() -> "http://127.0.0.1:PORT"
 function M.start()
   local root = os.getenv("PWD") or "."
@@ -22,7 +30,7 @@ function M.start()
     q(os.getenv("EVCP_BUILDJIT") or "build/luajit"), q(dir))
   local pre = os.getenv("EVCP_CHILD_PRELOAD")
   if pre then env = env .. " LD_PRELOAD=" .. q(pre) end
-  local cmd = env .. " nvim --headless --clean -n -i NONE -c " .. q("luafile " .. root .. "/spec/nvim/bridge.lua")
+  local cmd = env .. " nvim --headless --clean -n -i NONE -c " .. q(M.lua_command(root .. "/spec/nvim/bridge.lua"))
     .. " </dev/null"
   state.pid, state.watch = rsp.spawn(cmd, dir .. "/out", dir .. "/pid", dir)
   local deadline = rsp.clock() + 30

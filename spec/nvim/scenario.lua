@@ -171,4 +171,11 @@ steps[#steps + 1] = function(next_step)
   end))
 end
 
+-- a step that never ends still ends the run
+local watchdog = uv.new_timer()
+watchdog:start(90000, 0, vim.schedule_wrap(function()
+  report.step_watchdog_error = "the steps did not end within 90 s"
+  finish()
+end))
+
 run_steps(1)

@@ -383,6 +383,29 @@ describe("events mode of the curl transport and the uv host", function()
       assert.is_false(uv.loop_alive())
     end)
 
+    it("an idle transport holds no loop handle: dropped without close, it is collected", function()
+      local weak = setmetatable({}, { __mode = "k" })
+      do
+        local t = host.new({ proxy = "" }, (collecting()))
+        weak[t] = true
+        local r
+        coroutine.wrap(function() r = t:run({ { url = base .. "/echo/idle" } })[1] end)()
+        loop_until(function() return r ~= nil end)
+        assert.equal(200, r.status)
+        uv.run("nowait")
+        -- no handle is left, active or not (a stopped one would anchor the transport)
+        local left = 0
+        uv.walk(function(hd) if not hd:is_closing() then left = left + 1 end end)
+        assert.equal(0, left)
+      end
+      collectgarbage()
+      collectgarbage()
+      uv.run("nowait")
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(next(weak))
+    end)
+
     it("an error raised by a resumed coroutine reaches the host's resume", function()
       local ho, errs = collecting()
       local t = host.new({ proxy = "" }, ho)

@@ -134,7 +134,9 @@ function M.new(curl_opts, host_opts)
         if not p then
           local perr
           p, perr = uv.new_socket_poll(fd)
-          if not p then error(("evcp (transport '%s'): cannot watch socket %d: %s"):format(name, fd, tostring(perr)), 0) end
+          if not p then
+            error(("evcp (transport '%s'): cannot watch socket %d: %s"):format(name, fd, tostring(perr)), 0)
+          end
           polls[fd] = p
         end
         watch(p, fd, w == 1 and "r" or w == 2 and "w" or "rw")
@@ -142,7 +144,12 @@ function M.new(curl_opts, host_opts)
     end
     if ms ~= nil then
       if ms < 0 then
-        if timer then timer:stop() end
+        -- closed, not stopped: an idle transport holds no handle, so one that
+        -- is dropped without close is collected (and its connections closed)
+        if timer then
+          timer:close()
+          timer = nil
+        end
       else
         if not timer then timer = uv.new_timer() end
         timer:start(ms, 0, on_timeout)

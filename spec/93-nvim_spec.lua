@@ -59,7 +59,7 @@ describe("evcp in nvim --headless (transport 'nvim')", function()
     assert.is_nil(r.err)
     assert.equal(h.seed_id, r.id)
     assert.is_true(r.took >= 2.0 and r.took < 2.0 + SLACK, r.took)
-    assert.is_true(report.slow_yield < 0.05, report.slow_yield)
+    assert.is_true(report.slow_yield < 0.5, report.slow_yield) -- not the 2 s of the answer
     -- about 40 ticks in 2 s; a frozen loop would have none
     assert.is_true(r.ticks >= 30, r.ticks)
   end)
@@ -95,7 +95,7 @@ describe("evcp in nvim --headless (transport 'nvim')", function()
     assert.equal(h.seed_id, r.id)
     assert.is_false(r.fast)
     assert.is_true(r.api)
-    assert.is_true(report.callback_returned < 0.05, report.callback_returned)
+    assert.is_true(report.callback_returned < 0.5, report.callback_returned)
   end)
 
   it("a batch's requests run concurrently: 3 requests delayed 1 s each take about 1 s", function()

@@ -25,8 +25,10 @@ end
 local demo = require("evcp_demo")
 local wrapped = demo.status
 -- the command as typed; the plugin's done callback tells when it is over
+local t0 = vim.loop.hrtime()
 demo.status = function(id) wrapped(id, function(ok, err)
   report.ok, report.err = ok, err
+  report.took = (vim.loop.hrtime() - t0) / 1e9
   if ok then
     local win = demo.last.win
     report.lines = vim.api.nvim_buf_get_lines(demo.last.buf, 0, -1, false)
@@ -36,6 +38,6 @@ demo.status = function(id) wrapped(id, function(ok, err)
   demo.close()
   vim.schedule(finish)
 end) end
-local t0 = vim.loop.hrtime()
+t0 = vim.loop.hrtime()
 vim.cmd("EvcpStatus " .. assert(os.getenv("EVCP_SEED_ID")))
 report.returned_after = (vim.loop.hrtime() - t0) / 1e9

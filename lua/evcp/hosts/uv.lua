@@ -27,6 +27,9 @@
 --           was resumed). Neovim passes vim.schedule, so the caller goes on
 --           on the main loop, where the editor API is safe.
 --   name    the transport's name in messages, default "uv"
+-- The errors run and sleep raise carry no position (the caller of the
+-- transport is evcp's policy, not the application): a call where no
+-- coroutine can yield, a closed transport, a close while waiting.
 local core = require("evcp.core")
 
 local M = {}
@@ -182,9 +185,9 @@ function M.new(curl_opts, host_opts)
 
   --- t:run(requests) -> results (yields until they are all over)
   function self.run(_, reqs)
-    if closed then error("evcp.CurlTransport: transport is closed", 2) end
+    if closed then error("evcp.CurlTransport: transport is closed", 0) end
     local co = yieldable()
-    if co == nil then error(not_in_coroutine(name, "run"), 2) end
+    if co == nil then error(not_in_coroutine(name, "run"), 0) end
     local job = ct:start(reqs)
     if job:done() then return job:results() end
     local w = { job = job, co = co }
@@ -197,19 +200,19 @@ function M.new(curl_opts, host_opts)
     waiting[#waiting + 1] = w
     while not w.ready do coroutine.yield() end
     if w.closed then
-      error(("run: the transport was closed while the requests were in flight"), 2)
+      error(("run: the transport was closed while the requests were in flight"), 0)
     end
     return job:results()
   end
 
   --- t:sleep(s): yields for s seconds (a libuv timer)
   function self.sleep(_, s)
-    if closed then error("evcp.CurlTransport: transport is closed", 2) end
+    if closed then error("evcp.CurlTransport: transport is closed", 0) end
     if not good_seconds(s) then
-      error("bad argument #2 to 'sleep' (sleep: seconds must be a finite number in 0..86400)", 2)
+      error("bad argument #2 to 'sleep' (sleep: seconds must be a finite number in 0..86400)", 0)
     end
     local co = yieldable()
-    if co == nil then error(not_in_coroutine(name, "sleep"), 2) end
+    if co == nil then error(not_in_coroutine(name, "sleep"), 0) end
     local deadline = ct:now() + s
     local entry = { co = co }
     local tm = uv.new_timer()
@@ -234,12 +237,12 @@ function M.new(curl_opts, host_opts)
     end
     arm()
     while not entry.ready do coroutine.yield() end
-    if entry.closed then error("sleep: the transport was closed while sleeping", 2) end
+    if entry.closed then error("sleep: the transport was closed while sleeping", 0) end
   end
 
   --- t:now() -> monotonic seconds
   function self.now()
-    if closed then error("evcp.CurlTransport: transport is closed", 2) end
+    if closed then error("evcp.CurlTransport: transport is closed", 0) end
     return ct:now()
   end
 

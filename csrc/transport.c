@@ -51,6 +51,7 @@
  *   https_only       boolean, default false: every request must be https://
  *                    (a http:// url raises before any transfer starts), and
  *                    libcurl is told to speak https alone (CURLOPT_PROTOCOLS).
+ *   events           boolean, default false: the events mode (below).
  *
  * request record (a plain table, read raw: no metamethod of the record, its
  * headers or the list runs):
@@ -107,6 +108,48 @@
  * can raise runs while transfers are in the multi handle; results are pushed
  * only after every handle is back in the pool. All memory of a run hangs off
  * a Lua-collected box, so an error raised while pushing frees it.
+ *
+ * The events mode (opts.events = true) is the same transport driven by a
+ * host's event loop instead of blocking in run: libcurl's multi socket API.
+ * The HTTP work is the one path above (read_request, setup_easy, on_header,
+ * on_body, finish, push_result, every bound and option); only the driving
+ * differs. Such a transport has no run (it raises), and:
+ *   t:start(requests) -> job   reads and checks every record first, exactly
+ *                    as run does (same errors, nothing sent on a bad one),
+ *                    queues the transfers and starts as many as max_parallel
+ *                    allows (shared by every job of the transport, oldest
+ *                    job first). job is an evcp.CurlJob.
+ *   t:wants() -> list, timer   what libcurl asked of the host since the last
+ *                    call: list = {fd, ev, fd, ev, ...}, one pair per socket,
+ *                    ev = 1 (watch readable) | 2 (writable) | 4 (the socket
+ *                    was removed on the way: drop any old watch of fd before
+ *                    making the new one, the number may belong to a new
+ *                    socket); ev 4 alone: stop watching fd. timer: nil (no
+ *                    change), -1 (stop the timer) or milliseconds after which
+ *                    to call t:action(-1, 0) (0: at once, from the loop).
+ *   t:action(fd, flags) -> n   fd is ready (flags: 1 readable, 2 writable,
+ *                    4 error) or fd = -1: the timer fired. Runs libcurl
+ *                    (curl_multi_socket_action), finishes the transfers that
+ *                    ended (n of them), starts queued ones. An fd libcurl no
+ *                    longer knows is ignored.
+ *   job:done() -> boolean       every request is over (or the job cancelled)
+ *   job:results() -> results    the result records, as run returns them;
+ *                    once (a second call raises), and only when done; raises
+ *                    for a cancelled job.
+ *   job:cancel()     idempotent: its transfers leave the multi handle, its
+ *                    queued requests never start, its memory is freed.
+ *   tostring(job)    "evcp.CurlJob: 2 of 5 done" | "... done" | "(cancelled)"
+ * The host calls t:wants() after each of its calls to start, action and
+ * job:cancel, and applies it (one watch per socket, one timer). libcurl's
+ * socket and timer callbacks only record into C arrays (one entry per
+ * socket, the last wish counts): no Lua runs inside libcurl. A job keeps its
+ * transport and the strings of its requests alive (its user value); a job
+ * collected or cancelled in flight leaves the multi handle first (its slots
+ * go to the jobs queued behind it: call t:wants() after); a transport
+ * closed (or collected) cancels its jobs. start, action and wants run no
+ * finalizer while libcurl holds a request (no Lua allocation there), and
+ * wants copies the record only after its one allocation. t:now and t:sleep
+ * work as in the blocking mode (a host sleeps with its own timer).
  */
 #include <curl/curl.h>
 #include <zlib.h>
@@ -139,18 +182,31 @@
 /* ---- the transport object ---------------------------------------------- */
 
 typedef struct request request;
+typedef struct job job;
 
-/* One transfer in flight. The transport owns max_parallel of them: no Lua
- * code runs while they are in use, so nested runs (from a finalizer) never
- * see one busy. */
+/* One transfer in flight. The transport owns max_parallel of them. In the
+ * blocking mode no Lua code runs while they are in use, so nested runs (from
+ * a finalizer) never see one busy; in the events mode they stay in use
+ * between calls, each pointing at the job its request belongs to. */
 typedef struct {
   CURL *easy;
   request *req;
+  job *job; /* events mode: the job of req; NULL in the blocking mode */
   z_stream z;
   int z_live, z_ended;
   char errbuf[CURL_ERROR_SIZE];
   size_t max_body;
 } slot;
+
+/* A socket libcurl asked about since the last t:wants(): the watch it wants
+ * now (W_IN | W_OUT, 0: none) and W_DROP when the socket was removed on the
+ * way (the host drops its old watch before making a new one: a new socket
+ * may have reused the number). */
+enum { W_IN = 1, W_OUT = 2, W_DROP = 4 };
+typedef struct {
+  curl_socket_t fd;
+  int ev;
+} want;
 
 typedef struct {
   CURLM *multi;
@@ -165,6 +221,13 @@ typedef struct {
   int compress;
   int https_only;
   int closed;
+  /* events mode */
+  int events;
+  job *jobs, *jobs_tail; /* jobs with requests not yet finished, oldest first */
+  want *wants;           /* recorded by on_socket, taken by t:wants() */
+  int nwants, capwants;
+  long timer_ms;         /* recorded by on_timer */
+  int timer_changed;
 } transport;
 
 /* ---- one run: requests, their results, the active slots ---------------- */
@@ -200,6 +263,19 @@ typedef struct {
   int n;
   request *reqs; /* n entries */
 } run_box;
+
+/* evcp.CurlJob: the requests of one t:start, in flight on an events-mode
+ * transport. Its user value is a table holding the transport and the
+ * strings its requests point to, so both live as long as the job. */
+enum { J_RUNNING, J_DONE, J_CANCELLED, J_TAKEN };
+struct job {
+  transport *t; /* set while attached (in t->jobs); NULL otherwise */
+  job *prev, *next;
+  int n, next_req, ndone;
+  request *reqs; /* n entries */
+  int state;
+  const char *why; /* J_CANCELLED: why */
+};
 
 static void request_free(request *r) {
   curl_slist_free_all(r->headers);
@@ -282,9 +358,13 @@ static transport *check_transport(lua_State *L, int arg) {
   return t;
 }
 
+static void job_cancel(job *j, const char *why);
+
 static void transport_release(transport *t) {
   int i;
   if (t->closed) return;
+  /* events mode: every attached job leaves the multi handle first */
+  while (t->jobs != NULL) job_cancel(t->jobs, "its transport was closed");
   t->closed = 1;
   for (i = 0; i < t->npool; i++) curl_easy_cleanup(t->pool[i]);
   t->npool = 0;
@@ -299,6 +379,9 @@ static void transport_release(transport *t) {
   free(t->ca_path);
   free(t->proxy);
   t->user_agent = t->ca_file = t->ca_path = t->proxy = NULL;
+  free(t->wants); /* after the multi handle, whose cleanup may still report sockets */
+  t->wants = NULL;
+  t->nwants = t->capwants = 0;
 }
 
 /* t:close(): frees the connections; idempotent, also __gc and __close. */
@@ -350,7 +433,7 @@ static int t_sleep(lua_State *L) {
 
 static const char *const option_names[] = {
     "timeout", "connect_timeout", "low_speed_limit", "low_speed_time", "max_parallel", "max_body",
-    "compress", "user_agent", "ca_file", "ca_path", "proxy", "https_only", NULL};
+    "compress", "user_agent", "ca_file", "ca_path", "proxy", "https_only", "events", NULL};
 
 #define OPTERR(L, name, what) luaL_error((L), "curl_transport: option '%s' " what, (name))
 
@@ -421,6 +504,48 @@ static char *opt_copy(lua_State *L, transport *t, const char *s) {
   return d;
 }
 
+/* ---- what libcurl asks of an events host (no Lua in here) ------------- */
+
+/* CURLMOPT_SOCKETFUNCTION: records the watch libcurl wants on fd, one entry
+ * per socket (the last wish counts). -1 (out of memory) fails the transfer. */
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp) {
+  transport *t = (transport *)ud;
+  int i;
+  want *w = NULL;
+  (void)e;
+  (void)sockp;
+  for (i = 0; i < t->nwants; i++)
+    if (t->wants[i].fd == fd) w = &t->wants[i];
+  if (w == NULL) {
+    if (t->nwants == t->capwants) {
+      int cap = t->capwants ? t->capwants * 2 : 16;
+      want *p = (want *)realloc(t->wants, (size_t)cap * sizeof(want));
+      if (p == NULL) return -1;
+      t->wants = p;
+      t->capwants = cap;
+    }
+    w = &t->wants[t->nwants++];
+    w->fd = fd;
+    w->ev = 0;
+  }
+  switch (what) {
+  case CURL_POLL_IN: w->ev = (w->ev & W_DROP) | W_IN; break;
+  case CURL_POLL_OUT: w->ev = (w->ev & W_DROP) | W_OUT; break;
+  case CURL_POLL_INOUT: w->ev = (w->ev & W_DROP) | W_IN | W_OUT; break;
+  default: w->ev = W_DROP; break; /* CURL_POLL_REMOVE */
+  }
+  return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: records the timeout libcurl wants (-1: none). */
+static int on_timer(CURLM *m, long timeout_ms, void *ud) {
+  transport *t = (transport *)ud;
+  (void)m;
+  t->timer_ms = timeout_ms < 0 ? -1 : timeout_ms;
+  t->timer_changed = 1;
+  return 0;
+}
+
 /*
  * core.curl_transport(opts) -> evcp.CurlTransport
  */
@@ -428,7 +553,7 @@ static int core_curl_transport(lua_State *L) {
   int opts = 0, given_lst = 0;
   lua_Number timeout, ctimeout, lsl, lst, maxpar, maxbody;
   const char *ua, *ca_file, *ca_path, *proxy;
-  int compress = 1, https_only = 0;
+  int compress = 1, https_only = 0, events = 0;
   transport *t;
 
   if (!lua_isnoneornil(L, 1)) {
@@ -469,6 +594,11 @@ static int core_curl_transport(lua_State *L) {
     https_only = lua_toboolean(L, -1);
   }
   lua_pop(L, 1);
+  if (opt_get(L, opts, "events") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TBOOLEAN) OPTERR(L, "events", "must be a boolean");
+    events = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
   ua = opt_string(L, opts, "user_agent", 1, 1);
   if (ua != NULL && strlen(ua) > 1024) OPTERR(L, "user_agent", "is longer than 1024 bytes");
   ca_file = opt_string(L, opts, "ca_file", 1, 0);
@@ -507,6 +637,14 @@ static int core_curl_transport(lua_State *L) {
   }
   curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)t->max_parallel);
   curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, (long)t->max_parallel * 2);
+  if (events) {
+    t->events = 1;
+    t->timer_ms = -1;
+    curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, (void *)t);
+    curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, (void *)t);
+  }
   return 1;
 }
 
@@ -1145,36 +1283,51 @@ static void push_result(lua_State *L, request *r) {
   r->out_len = r->out_cap = r->hdr_len = r->hdr_cap = 0;
 }
 
+/* The number of requests in the list at index 2 (raw length); raises past
+ * MAX_REQUESTS. */
+static int count_requests(lua_State *L) {
+  size_t len = lua_rawlen(L, 2);
+  if (len > MAX_REQUESTS) return luaL_error(L, "run: more than %d requests", MAX_REQUESTS);
+  return (int)len;
+}
+
+/* Reads and checks the n requests of the list at index 2 into reqs (owned
+ * by a collected box at index 3, so an error frees what was read), the
+ * strings they point to anchored in the table at index 4. Raises on the
+ * first bad record, and when a finalizer run by the reads closed t. */
+static void read_requests(lua_State *L, transport *t, request *reqs, int n) {
+  int i, na = 0;
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, i + 1);
+    read_request(L, t, &reqs[i], i + 1, 4, &na);
+    lua_settop(L, 4);
+  }
+  if (t->closed) luaL_error(L, "%s: transport closed while run read its requests", TRANSPORT);
+}
+
 /*
  * t:run(requests) -> results
  */
 static int t_run(lua_State *L) {
   transport *t = check_transport(L, 1);
-  int i, n, anchors, na = 0;
+  int i, n;
   run_box *b;
+  if (t->events) return luaL_error(L, "run: this transport is driven by events: use start, action and wants");
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  n = (int)(lua_rawlen(L, 2) > MAX_REQUESTS ? MAX_REQUESTS + 1 : lua_rawlen(L, 2));
-  if (n > MAX_REQUESTS) return luaL_error(L, "run: more than %d requests", MAX_REQUESTS);
+  n = count_requests(L);
   luaL_checkstack(L, 16, "run");
   b = (run_box *)lua_newuserdata(L, sizeof(run_box)); /* 3 */
   memset(b, 0, sizeof *b);
   luaL_getmetatable(L, TRANSPORT_RUN);
   lua_setmetatable(L, -2);
   lua_createtable(L, n * 3, 0); /* 4: keeps the request strings alive */
-  anchors = 4;
   if (n > 0) {
     b->reqs = (request *)calloc((size_t)n, sizeof(request));
     if (b->reqs == NULL) return luaL_error(L, "run: out of memory");
     b->n = n;
   }
-  for (i = 0; i < n; i++) {
-    lua_rawgeti(L, 2, i + 1);
-    read_request(L, t, &b->reqs[i], i + 1, anchors, &na);
-    lua_settop(L, 4);
-  }
-  /* a finalizer run by the reads above may have closed the transport */
-  if (t->closed) return luaL_error(L, "%s: transport closed while run read its requests", TRANSPORT);
+  read_requests(L, t, b->reqs, n);
   run_transfers(t, b);
   lua_createtable(L, n, 0); /* 5: results */
   for (i = 0; i < n; i++) {
@@ -1182,6 +1335,306 @@ static int t_run(lua_State *L) {
     lua_rawseti(L, 5, i + 1);
   }
   box_release(b);
+  return 1;
+}
+
+/* ---- the events mode ---------------------------------------------------- */
+
+#define JOB "evcp.CurlJob"
+
+static void set_uservalue(lua_State *L, int idx) { /* pops the table on top */
+#if LUA_VERSION_NUM < 502
+  lua_setfenv(L, idx);
+#else
+  lua_setiuservalue(L, idx, 1);
+#endif
+}
+
+static void job_attach(transport *t, job *j) {
+  j->t = t;
+  j->prev = t->jobs_tail;
+  j->next = NULL;
+  if (t->jobs_tail != NULL) t->jobs_tail->next = j;
+  else t->jobs = j;
+  t->jobs_tail = j;
+}
+
+static void job_detach(job *j) {
+  transport *t = j->t;
+  if (t == NULL) return;
+  if (j->prev != NULL) j->prev->next = j->next;
+  else t->jobs = j->next;
+  if (j->next != NULL) j->next->prev = j->prev;
+  else t->jobs_tail = j->prev;
+  j->prev = j->next = NULL;
+  j->t = NULL;
+}
+
+static void job_free_reqs(job *j) {
+  int i;
+  if (j->reqs != NULL) {
+    for (i = 0; i < j->n; i++) request_free(&j->reqs[i]);
+    free(j->reqs);
+  }
+  j->reqs = NULL;
+}
+
+/* One more request of j is over; the last one makes the job done. */
+static void job_count(job *j) {
+  if (++j->ndone == j->n) {
+    job_detach(j);
+    j->state = J_DONE;
+  }
+}
+
+/* A transfer of the events mode is over: record it, free its slot. */
+static void finish_event(transport *t, slot *s, CURLcode rc) {
+  job *j = s->job;
+  finish(t, s, rc);
+  s->job = NULL;
+  job_count(j);
+}
+
+/* Starts queued requests, oldest job first, while slots are free. Calls no
+ * Lua API function. */
+static void fill_slots(transport *t) {
+  job *j = t->jobs;
+  int i = 0;
+  while (i < t->max_parallel) {
+    slot *s = &t->slots[i];
+    request *r;
+    if (s->req != NULL) {
+      i++;
+      continue;
+    }
+    while (j != NULL && j->next_req >= j->n) j = j->next;
+    if (j == NULL) return;
+    r = &j->reqs[j->next_req++];
+    s->req = r;
+    s->job = j;
+    s->max_body = t->max_body;
+    s->errbuf[0] = '\0';
+    s->easy = take_easy(t);
+    if (s->easy == NULL || !setup_easy(t, s, r) ||
+        curl_multi_add_handle(t->multi, s->easy) != CURLM_OK) {
+      job *next = j->next;
+      fail(r, K_NETWORK, "out of memory setting up the transfer");
+      if (s->easy != NULL) give_easy(t, s->easy);
+      s->easy = NULL;
+      s->req = NULL;
+      s->job = NULL;
+      if (j->next_req >= j->n) {
+        job_count(j); /* may detach j: go on from the job after it */
+        j = next;
+      } else {
+        job_count(j);
+      }
+      continue; /* the same slot again */
+    }
+    i++;
+  }
+}
+
+/* Takes j out of its transport's multi handle (its transfers end, its
+ * queued requests never start) and frees its requests. No Lua. */
+static void job_cancel(job *j, const char *why) {
+  transport *t = j->t;
+  int i;
+  if (j->state == J_TAKEN) return; /* results() owns the requests */
+  if (t != NULL) {
+    for (i = 0; i < t->max_parallel; i++) {
+      slot *s = &t->slots[i];
+      if (s->job == j) {
+        fail(s->req, K_NETWORK, "cancelled");
+        finish(t, s, CURLE_OK);
+        s->job = NULL;
+      }
+    }
+    job_detach(j);
+  }
+  j->state = J_CANCELLED;
+  j->why = why;
+  job_free_reqs(j);
+}
+
+static transport *check_events(lua_State *L, const char *fname) {
+  transport *t = check_transport(L, 1);
+  if (!t->events)
+    luaL_error(L, "%s: this transport is blocking: use run (events = true makes one driven by events)",
+               fname);
+  return t;
+}
+
+/*
+ * t:start(requests) -> evcp.CurlJob
+ */
+static int t_start(lua_State *L) {
+  transport *t = check_events(L, "start");
+  int n;
+  job *j;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  n = count_requests(L);
+  luaL_checkstack(L, 16, "start");
+  j = (job *)lua_newuserdata(L, sizeof(job)); /* 3 */
+  memset(j, 0, sizeof *j);
+  j->state = J_CANCELLED; /* the safe empty state until it starts */
+  j->why = "it never started";
+  luaL_getmetatable(L, JOB);
+  lua_setmetatable(L, -2);
+  lua_createtable(L, n * 3, 1); /* 4: the request strings, and the transport */
+  lua_pushvalue(L, 1);
+  lua_setfield(L, 4, "transport");
+  lua_pushvalue(L, 4);
+  set_uservalue(L, 3);
+  if (n > 0) {
+    j->reqs = (request *)calloc((size_t)n, sizeof(request));
+    if (j->reqs == NULL) return luaL_error(L, "start: out of memory");
+    j->n = n;
+  }
+  read_requests(L, t, j->reqs, n);
+  /* from here on no Lua API call until the return */
+  j->why = NULL;
+  if (n == 0) {
+    j->state = J_DONE;
+  } else {
+    j->state = J_RUNNING;
+    job_attach(t, j);
+    fill_slots(t);
+  }
+  lua_settop(L, 3);
+  return 1;
+}
+
+/*
+ * t:action(fd, flags) -> number of requests that finished
+ */
+static int t_action(lua_State *L) {
+  transport *t = check_events(L, "action");
+  lua_Number fdn = luaL_checknumber(L, 2), fln = luaL_optnumber(L, 3, 0);
+  int running = 0, done = 0, q, i;
+  CURLMcode mc;
+  CURLMsg *msg;
+  if (!(fdn >= -1 && fdn <= 2147483647.0) || floor(fdn) != fdn)
+    return luaL_argerror(L, 2, "action: fd must be a socket number or -1 (the timer)");
+  if (!(fln >= 0 && fln <= 7) || floor(fln) != fln)
+    return luaL_argerror(L, 3, "action: flags must be an integer in 0..7 (1 in, 2 out, 4 error)");
+  mc = curl_multi_socket_action(t->multi, fdn < 0 ? CURL_SOCKET_TIMEOUT : (curl_socket_t)fdn,
+                                (int)fln, &running);
+  while ((msg = curl_multi_info_read(t->multi, &q)) != NULL) {
+    if (msg->msg == CURLMSG_DONE) {
+      slot *s = NULL;
+      CURLcode rc = msg->data.result;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+      finish_event(t, s, rc);
+      done++;
+    }
+  }
+  if (mc != CURLM_OK) { /* the multi handle failed: end what is running */
+    for (i = 0; i < t->max_parallel; i++) {
+      if (t->slots[i].req != NULL) {
+        fail(t->slots[i].req, K_NETWORK, curl_multi_strerror(mc));
+        finish_event(t, &t->slots[i], CURLE_OK);
+        done++;
+      }
+    }
+  }
+  fill_slots(t);
+  lua_pushinteger(L, done);
+  return 1;
+}
+
+/*
+ * t:wants() -> {fd, ev, fd, ev, ...}, timer_ms | nil
+ */
+static int t_wants(lua_State *L) {
+  transport *t = check_events(L, "wants");
+  int n, i;
+  for (;;) {
+    n = t->nwants;
+    lua_createtable(L, 2 * n, 0);
+    /* a finalizer run by that allocation may have changed the record: again */
+    if (t->nwants == n) break;
+    lua_pop(L, 1);
+  }
+  /* presized: the stores below allocate nothing, so no finalizer runs */
+  for (i = 0; i < n; i++) {
+    lua_pushinteger(L, (lua_Integer)t->wants[i].fd);
+    lua_rawseti(L, -2, 2 * i + 1);
+    lua_pushinteger(L, (lua_Integer)t->wants[i].ev);
+    lua_rawseti(L, -2, 2 * i + 2);
+  }
+  t->nwants = 0;
+  if (t->timer_changed && !t->closed) {
+    t->timer_changed = 0;
+    lua_pushinteger(L, (lua_Integer)t->timer_ms);
+  } else {
+    lua_pushnil(L);
+  }
+  return 2;
+}
+
+static job *check_job(lua_State *L, const char *fname) {
+  return (job *)evcp_checkself(L, JOB, fname);
+}
+
+/* job:done() -> boolean */
+static int j_done(lua_State *L) {
+  lua_pushboolean(L, check_job(L, "evcp.CurlJob:done")->state != J_RUNNING);
+  return 1;
+}
+
+/* job:results() -> results (once) */
+static int j_results(lua_State *L) {
+  job *j = check_job(L, "evcp.CurlJob:results");
+  int i;
+  switch (j->state) {
+  case J_RUNNING:
+    return luaL_error(L, "results: the job is not done (%d of %d requests finished)", j->ndone, j->n);
+  case J_CANCELLED: return luaL_error(L, "results: the job was cancelled (%s)", j->why);
+  case J_TAKEN: return luaL_error(L, "results: the results were already taken");
+  default: break;
+  }
+  j->state = J_TAKEN; /* the requests are this call's now: a cancel cannot free them */
+  lua_settop(L, 1);
+  lua_createtable(L, j->n, 0);
+  for (i = 0; i < j->n; i++) {
+    push_result(L, &j->reqs[i]);
+    lua_rawseti(L, 2, i + 1);
+  }
+  job_free_reqs(j);
+  return 1;
+}
+
+static void job_end(job *j, const char *why) {
+  transport *t = j->t;
+  if (j->state == J_RUNNING || j->state == J_DONE) {
+    job_cancel(j, why);
+    if (t != NULL && !t->closed) fill_slots(t); /* its slots go to the jobs queued behind it */
+  }
+}
+
+/* job:cancel(): idempotent */
+static int j_cancel(lua_State *L) {
+  job_end(check_job(L, "evcp.CurlJob:cancel"), "cancelled");
+  return 0;
+}
+
+static int j_gc(lua_State *L) {
+  job *j = (job *)luaL_checkudata(L, 1, JOB);
+  job_end(j, "collected");
+  job_free_reqs(j); /* also what a results() that raised left */
+  return 0;
+}
+
+static int j_tostring(lua_State *L) {
+  job *j = check_job(L, "evcp.CurlJob:__tostring");
+  switch (j->state) {
+  case J_RUNNING: lua_pushfstring(L, "%s: %d of %d done", JOB, j->ndone, j->n); break;
+  case J_CANCELLED: lua_pushfstring(L, "%s: (cancelled)", JOB); break;
+  case J_TAKEN: lua_pushfstring(L, "%s: (results taken)", JOB); break;
+  default: lua_pushfstring(L, "%s: done", JOB); break;
+  }
   return 1;
 }
 
@@ -1198,8 +1651,13 @@ int evcp_transport_open(lua_State *L) {
                                   {NULL, NULL}};
   static const luaL_Reg methods[] = {{"run", t_run},         {"now", t_now},
                                      {"sleep", t_sleep},     {"close", t_close},
-                                     {"is_closed", t_is_closed}, {NULL, NULL}};
+                                     {"is_closed", t_is_closed}, {"start", t_start},
+                                     {"action", t_action},   {"wants", t_wants},
+                                     {NULL, NULL}};
   static const luaL_Reg box_meta[] = {{"__gc", box_gc}, {NULL, NULL}};
+  static const luaL_Reg job_meta[] = {{"__gc", j_gc}, {"__tostring", j_tostring}, {NULL, NULL}};
+  static const luaL_Reg job_methods[] = {{"done", j_done}, {"results", j_results},
+                                         {"cancel", j_cancel}, {NULL, NULL}};
   static const luaL_Reg funcs[] = {{"curl_transport", core_curl_transport},
                                    {"curl_version", core_curl_version},
                                    {NULL, NULL}};
@@ -1211,6 +1669,7 @@ int evcp_transport_open(lua_State *L) {
   lua_setfield(L, -2, "__metatable");
   lua_pop(L, 1);
   evcp_createclass(L, TRANSPORT, meta, methods);
+  evcp_createclass(L, JOB, job_meta, job_methods);
   luaL_setfuncs(L, funcs, 0); /* into the module table, on top */
   return 0;
 }

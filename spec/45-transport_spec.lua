@@ -8,6 +8,10 @@ local socket = require("socket")
 
 local transports = {
   { name = "curl", new = function(opts) return require("evcp.core").curl_transport(opts) end },
+  -- the uv host (the events mode of the same C transport on a luv loop), in
+  -- this process: spec/nvim/uv_sync.lua runs each call in a coroutine and
+  -- the loop until it is done (not the C object itself: remote)
+  { name = "uv", remote = true, new = function(opts) return require("nvim.uv_sync").new(opts) end },
 }
 
 -- The host transports (issue 9) run in a host process of their own (a real

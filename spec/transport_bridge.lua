@@ -64,12 +64,23 @@ M.call = call
 local function encode_reqs(reqs)
   local out = {}
   for i, r in ipairs(reqs) do
-    local e = {}
-    for k, v in pairs(r) do
-      if k == "body" then e.body_hex = hex(v) else e[k] = v end
+    if type(r) ~= "table" then
+      out[i] = r -- not a record: the host's transport refuses it, naming its index
+    else
+      local e = {}
+      for k, v in pairs(r) do
+        if k == "body" and type(v) == "string" then
+          e.body_hex = hex(v)
+        elseif type(v) == "number" and v ~= v then -- JSON has no NaN
+          e.nan_fields = e.nan_fields or {}
+          e.nan_fields[#e.nan_fields + 1] = k
+        else
+          e[k] = v
+        end
+      end
+      if type(e.headers) == "table" and next(e.headers) == nil then e.headers = nil end
+      out[i] = e
     end
-    if next(e.headers or {}) == nil then e.headers = nil end
-    out[i] = e
   end
   return out
 end
@@ -127,12 +138,22 @@ function M.server_op(msg, make, transports)
     if msg.op == "run" then
       local reqs = {}
       for i, r in ipairs(msg.reqs or {}) do
-        local q = {}
-        for k, v in pairs(r) do
-          if k == "body_hex" then q.body = unhex(v) else q[k] = v end
+        if type(r) ~= "table" then
+          reqs[i] = r
+        else
+          local q = {}
+          for k, v in pairs(r) do
+            if k == "body_hex" then
+              q.body = unhex(v)
+            elseif k == "nan_fields" then
+              for _, f in ipairs(v) do q[f] = 0 / 0 end
+            else
+              q[k] = v
+            end
+          end
+          if q.headers == nil then q.headers = {} end
+          reqs[i] = q
         end
-        if q.headers == nil then q.headers = {} end
-        reqs[i] = q
       end
       local results = t:run(reqs)
       local out = {}

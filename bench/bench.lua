@@ -164,6 +164,18 @@ end
 
 -- v3-batch-http: 10,000 ids through client:locations vs libcurl multi (8
 -- transfers) fetching the same 100 URLs, plus cjson.decode of each body.
+-- The emulator runs one nginx worker (bench/run.sh). With two, this line was
+-- bimodal from run to run (1.31 in one, 0.87 in another): each side keeps
+-- its 8 connections alive for the whole run, and where the kernel hands
+-- them out is chance, so one side could get all 8 on one worker (served
+-- one request at a time) while the other had them spread 4/4 or 6/2 (two
+-- at a time). Listing the connections with `ss -tnp` showed it: splits of
+-- 8/0 against 7/1 or 6/2 in most runs, and the side with the lopsided split
+-- the slower one (ratio 1.02-1.06 when evcp had it, 0.76-0.77 when the
+-- floor had it, 0.87-0.89 with equal splits). With one worker both sides
+-- meet the same server; fresh connections per repetition would also even
+-- the odds, but make both sides connect again for every batch, which a
+-- kept-alive client does not. cpu_ratio never depended on it (0.77-0.84).
 do
   local ids = {}
   local n = #IDS

@@ -203,6 +203,33 @@ describe("core.scrub", function()
   end)
 end)
 
+describe("core.request_id", function()
+  it("gives RFC 9562 version 4 UUIDs, all different, across pool refills", function()
+    local seen, variants = {}, {}
+    for _ = 1, 3000 do -- 16 bytes each: more than 11 pools of 4 KiB
+      local id = core.request_id()
+      assert.matches("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$", id)
+      assert.equal(id:lower(), id)
+      assert.is_nil(seen[id])
+      seen[id] = true
+      variants[id:sub(20, 20)] = true
+    end
+    -- the variant digit takes all four of its values
+    assert.same({ ["8"] = true, ["9"] = true, a = true, b = true }, variants)
+  end)
+
+  it("is what the client sends when the caller gives no request_id", function()
+    local sent
+    local t = { run = function(_, reqs)
+      sent = reqs[1].headers["X-Request-ID"]
+      return { { status = 200, headers = { ["content-type"] = "application/json" }, body = '{"status":"ok"}' } }
+    end, sleep = function() end }
+    local c = require("evcp").new({ base_url = "http://h", api_key = "k", transport = t })
+    assert(c:health())
+    assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", sent)
+  end)
+end)
+
 describe("core.random_token and core.base64", function()
   it("draws hex and base64url tokens of the asked size, all different", function()
     local seen = {}

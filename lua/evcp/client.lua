@@ -57,15 +57,9 @@ local V2 = {}     -- the methods of client.v2
 local query = url.query
 local record, note = response.record, response.note
 
--- A fresh X-Request-ID: a UUID version 4 from OpenSSL's RAND_bytes.
-local random_token = core.random_token
-local VARIANT = { ["0"] = "8", ["1"] = "9", ["2"] = "a", ["3"] = "b", ["4"] = "8", ["5"] = "9", ["6"] = "a",
-  ["7"] = "b", ["8"] = "8", ["9"] = "9", a = "a", b = "b", c = "8", d = "9", e = "a", f = "b" }
-local function new_request_id()
-  local h = random_token(16)
-  return h:sub(1, 8) .. "-" .. h:sub(9, 12) .. "-4" .. h:sub(14, 16) .. "-" .. VARIANT[h:sub(17, 17)]
-    .. h:sub(18, 20) .. "-" .. h:sub(21, 32)
-end
+-- A fresh X-Request-ID: a UUID version 4 (core.request_id: OpenSSL's
+-- RAND_bytes through a per-thread pool, formatted in C).
+local new_request_id = core.request_id
 
 -- Fills plan.url (without credentials) and returns the request's context:
 -- {method, target (the URL, shown only in an error or evcp.response, via
@@ -153,7 +147,9 @@ local TOKEN_WAIT = 0.05
 
 local function oauth_token(s, stop)
   local cache = s.tokens
-  local tok = cache:valid()
+  local tok = cache:fresh()
+  if tok then return tok.access_token end
+  tok = cache:valid()
   if cache:begin() then
     local ok, new, err = pcall(fetch_token, s, stop)
     if ok and new then
@@ -209,7 +205,14 @@ local function run(s, plans)
     end
   end
   local results = s.policy:run(s.transport, plans, s.prepare, stop)
-  if s.auth.use then
+  local any401 = false
+  for i = 1, #plans do
+    if results[i].status == 401 then
+      any401 = true
+      break
+    end
+  end
+  if any401 and s.auth.use then
     local again, where = {}, {}
     for i = 1, #plans do
       if results[i].status == 401 then

@@ -207,6 +207,14 @@ function Policy:run(transport, plans, prepare, stop)
   for i = 1, n do results[i].attempts = 1 end
   local attempt = 1
   while attempt < self.max_attempts do
+    local any = false -- the usual case: nothing to retry, no clock to read
+    for i = 1, n do
+      if errors.retryable_result(results[i]) then
+        any = true
+        break
+      end
+    end
+    if not any then break end
     local where, pause = {}, 0
     now = clock()
     left = stop - now

@@ -42,7 +42,7 @@ local WHERE = "evcp calls work in rewrite_by_lua*, access_by_lua*, content_by_lu
 local function context_check(what)
   local phase = ngx.get_phase and ngx.get_phase() or "?"
   if not PHASES[phase] then
-    error(("%s: not possible in nginx's %s phase (%s)"):format(what, phase, WHERE), 3)
+    error(("%s: not possible in nginx's %s phase (%s)"):format(what, phase, WHERE), 0)
   end
 end
 
@@ -104,7 +104,7 @@ local function copy_record(i, r)
   local tr = type(r)
   if tr ~= "table" then
     if SENDABLE[tr] then return r end
-    error(("run: request %d must be a table, got %s"):format(i, tr), 3)
+    error(("run: request %d must be a table, got %s"):format(i, tr), 0)
   end
   local h = rawget(r, "headers")
   if type(h) == "table" then
@@ -127,13 +127,13 @@ local live = setmetatable({}, { __mode = "k" }) -- object -> state
 
 local function state_of(self, name)
   local s = live[self]
-  if s == nil then error(("%s: bad self (an %s expected)"):format(name, NAME), 3) end
+  if s == nil then error(("%s: bad self (an %s expected)"):format(name, NAME), 0) end
   return s
 end
 
 local function open_state(self, name)
   local s = state_of(self, name)
-  if s.closed then error(NAME .. ": transport is closed", 3) end
+  if s.closed then error(NAME .. ": transport is closed", 0) end
   return s
 end
 
@@ -149,7 +149,7 @@ end
 function Transport.run(self, reqs)
   local s = open_state(self, "run")
   if type(reqs) ~= "table" then
-    error("bad argument #1 to 'run' (table expected, got " .. type(reqs) .. ")", 2)
+    error("bad argument #1 to 'run' (table expected, got " .. type(reqs) .. ")", 0)
   end
   local list, n = {}, #reqs
   for i = 1, n do list[i] = copy_record(i, rawget(reqs, i)) end
@@ -157,7 +157,7 @@ function Transport.run(self, reqs)
   local set = sets[s.key]
   local pok, tok, a, b = pcall(ngx.run_worker_thread, s.pool, WORKER, "run", s.key, set.gen, s.opts, list)
   if not pok then
-    error(("evcp (transport 'resty'): ngx.run_worker_thread failed: %s (%s)"):format(tostring(tok), WHERE), 2)
+    error(("evcp (transport 'resty'): ngx.run_worker_thread failed: %s (%s)"):format(tostring(tok), WHERE), 0)
   end
   if not tok then
     -- the task itself failed: no such pool, or the worker module did not load
@@ -169,9 +169,9 @@ function Transport.run(self, reqs)
       msg = msg .. "\n(lua_package_path and lua_package_cpath give the thread pool's paths: they must reach"
         .. " evcp's Lua modules and evcp/core.so)"
     end
-    error("evcp (transport 'resty'): " .. msg, 2)
+    error("evcp (transport 'resty'): " .. msg, 0)
   end
-  if not a then error(b, 2) end -- raised by the curl transport in the thread
+  if not a then error(b, 0) end -- raised by the curl transport in the thread
   return b
 end
 
@@ -179,7 +179,7 @@ end
 function Transport.sleep(self, sec)
   open_state(self, "sleep")
   if type(sec) ~= "number" or sec ~= sec or sec < 0 or sec > 86400 then
-    error("bad argument #1 to 'sleep' (sleep: seconds must be a finite number in 0..86400)", 2)
+    error("bad argument #1 to 'sleep' (sleep: seconds must be a finite number in 0..86400)", 0)
   end
   context_check("evcp (transport 'resty'): sleep")
   ngx.sleep(sec)

@@ -127,13 +127,13 @@ function M.stop(s)
   rsp.sh("rm -rf " .. rsp.shell_quote(s.dir))
 end
 
---- a raw HTTP/1.1 GET (Connection: close) -> status, body
+--- a raw HTTP/1.0 GET (no chunked answer) -> status, body
 function M.get(url, timeout)
   local host, port, path = url:match("^http://([^:/]+):(%d+)(.*)$")
   local c = assert(socket.tcp())
   c:settimeout(timeout or 60)
   assert(c:connect(host, tonumber(port)))
-  assert(c:send("GET " .. (path == "" and "/" or path) .. " HTTP/1.1\r\nHost: " .. host
+  assert(c:send("GET " .. (path == "" and "/" or path) .. " HTTP/1.0\r\nHost: " .. host
     .. "\r\nConnection: close\r\n\r\n"))
   local text = c:receive("*a")
   c:close()

@@ -32,7 +32,8 @@ local MODDIR = os.getenv("EVCP_NGINX_MODULES") or "/usr/share/nginx/modules"
 
 --- M.conf(opts) -> nginx.conf text. opts: dir, port, threads (default 4),
 -- pool (default "evcp"), http (extra http-level directives), server
--- (locations), main (extra main-context directives), workers (default 1)
+-- (locations), main (extra main-context directives), workers (default 1),
+-- lua_path (put before the checkout's directories on lua_package_path)
 function M.conf(o)
   local build = os.getenv("EVCP_BUILDJIT") or "build/luajit"
   if build:sub(1, 1) ~= "/" then build = ROOT .. build end
@@ -63,7 +64,7 @@ http {
   client_max_body_size 256m;
   client_body_buffer_size 256m;
   default_type application/json;
-  lua_package_path "%slua/?.lua;%slua/?/init.lua;%sspec/?.lua;%sspec/openresty/?.lua;;";
+  lua_package_path "%s%slua/?.lua;%slua/?/init.lua;%sspec/?.lua;%sspec/openresty/?.lua;;";
   lua_package_cpath "%s/?.so;;";
   %s
   server {
@@ -73,7 +74,7 @@ http {
   }
 }
 ]]):format(o.workers or 1, d, d, o.pool or "evcp", o.threads or 4, o.main or "",
-    d, d, d, d, d, ROOT, ROOT, ROOT, ROOT, build, o.http or "", o.port, o.server or "")
+    d, d, d, d, d, o.lua_path or "", ROOT, ROOT, ROOT, ROOT, build, o.http or "", o.port, o.server or "")
 end
 
 --- M.start(opts) -> s = {url, port, dir, pid, log}; raises (after stopping

@@ -216,16 +216,16 @@ local MT = {
 function M.new(curl_opts, host_opts)
   if type(ngx) ~= "table" or type(ngx.run_worker_thread) ~= "function" then
     error("transport 'resty' needs nginx with lua-nginx-module >= 0.10.21 (OpenResty), which has"
-      .. " ngx.run_worker_thread; outside nginx use transport = 'curl'", 2)
+      .. " ngx.run_worker_thread; outside nginx use transport = 'curl'", 0)
   end
   if curl_opts ~= nil and type(curl_opts) ~= "table" then
-    error("bad argument #1 to 'new' (table expected, got " .. type(curl_opts) .. ")", 2)
+    error("bad argument #1 to 'new' (table expected, got " .. type(curl_opts) .. ")", 0)
   end
   host_opts = host_opts or {}
   local pool = rawget(host_opts, "thread_pool")
   if pool == nil then pool = "evcp" end
   if type(pool) ~= "string" or not pool:match("^[%w_%-%.]+$") then
-    error("option 'thread_pool' must be the name of an nginx thread pool, got " .. tostring(pool), 2)
+    error("option 'thread_pool' must be the name of an nginx thread pool, got " .. tostring(pool), 0)
   end
   -- the same checks as the curl transport the threads will make
   local opts = {}

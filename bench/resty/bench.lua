@@ -1,7 +1,9 @@
 -- resty-throughput (issue 9, "Done when"): requests per second through an
 -- OpenResty location doing one evcp lookup each (transport = "resty"), against
 -- the same location calling ngx.run_worker_thread with a bare libcurl fetch +
--- cjson.decode: the same nginx (one worker, thread_pool evcp threads=4), the
+-- cjson.decode (of the body, on the request's side, where evcp decodes and
+-- where a handler needs the data; EVCP_RESTY_FLOOR=thread decodes in the
+-- thread pool instead and passes only the id back): the same nginx (one worker, thread_pool evcp threads=4), the
 -- same emulator (EVCP_TEST_URL, else one started here), the same load
 -- generator (wrk), in alternating rounds; the medians are compared.
 -- Prints one JSON line as bench/bench.lua does:
@@ -18,6 +20,7 @@ local SECONDS = tonumber(os.getenv("EVCP_RESTY_SECONDS") or "") or 5
 local ROUNDS = tonumber(os.getenv("EVCP_RESTY_ROUNDS") or "") or 3
 local CONNS = tonumber(os.getenv("EVCP_RESTY_CONNECTIONS") or "") or 16
 local WRK = os.getenv("WRK") or "wrk"
+local FLOOR = os.getenv("EVCP_RESTY_FLOOR") == "thread" and "/floor-thread" or "/floor"
 local KEY = os.getenv("EVCP_API_KEY") or "demo-key"
 local CID = "246udbvy497hq-aGVyZS1ldjplY29tb3ZlbWVudDoyMDEyMTg1ODgz" -- the dataset's seed location
 
@@ -36,7 +39,8 @@ local srv = nx.start({
   http = "init_by_lua_block { require('handlers').configure(" .. cfg .. ") }",
   server = [[
     location = /evcp { content_by_lua_block { require("handlers").evcp() } }
-    location = /floor { content_by_lua_block { require("handlers").floor() } }]],
+    location = /floor { content_by_lua_block { require("handlers").floor() } }
+    location = /floor-thread { content_by_lua_block { require("handlers").floor_thread() } }]],
 })
 
 local function check(path)
@@ -87,14 +91,15 @@ end
 
 local ok, err = pcall(function()
   check("/evcp")
-  check("/floor")
+  check(FLOOR)
   wrk("/evcp") -- warm-up: connections, JIT, the thread VMs
-  wrk("/floor")
+  wrk(FLOOR)
   local e, f = {}, {}
   for r = 1, ROUNDS do
-    f[r] = measure("/floor")
+    f[r] = measure(FLOOR)
     e[r] = measure("/evcp")
-    io.stderr:write(("resty-throughput round %d: evcp %.0f req/s, floor %.0f req/s\n"):format(r, e[r], f[r]))
+    io.stderr:write(("resty-throughput round %d: evcp %.0f req/s, floor (%s) %.0f req/s\n"):format(r, e[r], FLOOR,
+      f[r]))
   end
   local me, mf = median(e), median(f)
   local ratio = me / mf

@@ -1,7 +1,9 @@
 -- The two locations resty-throughput compares, in the same nginx: /evcp does
 -- one client:location(id) through evcp (transport = "resty", one client per
 -- worker); /floor does the same GET through ngx.run_worker_thread with a bare
--- libcurl fetch and cjson.decode (floor.lua). Both answer the location's id.
+-- libcurl fetch (floor.lua) and cjson.decode of the body on the request's
+-- side, where evcp decodes too; /floor-thread decodes in the thread instead
+-- (EVCP_RESTY_FLOOR=thread). All answer the location's id.
 local M = {}
 local cfg, client
 
@@ -19,8 +21,21 @@ function M.evcp()
   ngx.say(loc.id)
 end
 
+local decode = require("cjson").decode
+
 function M.floor()
-  local ok, id, err = ngx.run_worker_thread("evcp", "floor", "fetch", cfg.url)
+  local ok, body, err = ngx.run_worker_thread("evcp", "floor", "fetch", cfg.url)
+  if not ok or body == nil then
+    ngx.status = 502
+    return ngx.say(tostring(ok and err or body))
+  end
+  local doc = decode(body)
+  local item = doc.items and doc.items[1] or doc
+  ngx.say(item.id)
+end
+
+function M.floor_thread()
+  local ok, id, err = ngx.run_worker_thread("evcp", "floor", "fetch_decode", cfg.url)
   if not ok or id == nil then
     ngx.status = 502
     return ngx.say(tostring(ok and err or id))

@@ -87,8 +87,9 @@ local function opts_key(opts)
   return table.concat(parts, "\0")
 end
 
--- key -> { gen = n, open = count of open transports of this set }
-local sets = {}
+-- key -> { id = n, gen = n, open = count of open transports of this set }
+local sets, n_sets = {}, 0
+local NEED_OPTS = "evcp.hosts.resty_worker: options needed" -- resty_worker.NEED_OPTS
 
 local SENDABLE = { ["nil"] = true, boolean = true, number = true, string = true, table = true }
 
@@ -140,7 +141,7 @@ end
 local function release(s)
   if s.closed then return end
   s.closed = true
-  local set = sets[s.key]
+  local set = s.set
   set.open = set.open - 1
   if set.open == 0 then set.gen = set.gen + 1 end -- the threads drop their connections
 end
@@ -154,8 +155,13 @@ function Transport.run(self, reqs)
   local list, n = {}, #reqs
   for i = 1, n do list[i] = copy_record(i, rawget(reqs, i)) end
   context_check("evcp (transport 'resty')")
-  local set = sets[s.key]
-  local pok, tok, a, b = pcall(ngx.run_worker_thread, s.pool, WORKER, "run", s.key, set.gen, s.opts, list)
+  local set = s.set
+  local rwt = ngx.run_worker_thread
+  local pok, tok, a, b = pcall(rwt, s.pool, WORKER, "run", set.id, set.gen, list)
+  if pok and tok and a == false and b == NEED_OPTS then
+    -- this thread VM has no transport for these options yet
+    pok, tok, a, b = pcall(rwt, s.pool, WORKER, "run", set.id, set.gen, list, s.opts)
+  end
   if not pok then
     error(("evcp (transport 'resty'): ngx.run_worker_thread failed: %s (%s)"):format(tostring(tok), WHERE), 0)
   end
@@ -234,12 +240,13 @@ function M.new(curl_opts, host_opts)
   local key = opts_key(opts)
   local set = sets[key]
   if set == nil then
-    set = { gen = 1, open = 0 }
+    n_sets = n_sets + 1
+    set = { id = n_sets, gen = 1, open = 0 }
     sets[key] = set
   end
   set.open = set.open + 1
   local self = setmetatable({}, MT)
-  local s = { key = key, opts = opts, pool = pool, closed = false }
+  local s = { set = set, opts = opts, pool = pool, closed = false }
   live[self] = s
   -- an unclosed transport that is collected counts as closed
   if newproxy then

@@ -27,17 +27,23 @@ local function evict()
   end
 end
 
---- run(key, gen, opts, reqs) -> true, results | false, message
--- key names the option set (made by evcp.hosts.resty from opts' values);
--- gen changes when every transport of that set was closed: the connections
--- kept for an older gen are closed and a fresh transport is made.
-function M.run(key, gen, opts, reqs)
+M.NEED_OPTS = "evcp.hosts.resty_worker: options needed"
+
+--- run(key, gen, reqs [, opts]) -> true, results | false, message
+-- key names the option set (a number evcp.hosts.resty gives each distinct
+-- set of option values in this nginx worker process, whose thread pool this
+-- is); gen changes when every transport of that set was closed: the
+-- connections kept for an older gen are closed and a fresh transport is
+-- made. opts are sent only when this VM answered NEED_OPTS (most calls find
+-- their transport and copy no options across).
+function M.run(key, gen, reqs, opts)
   local e = cache[key]
   if e and e.gen ~= gen then
     e.t:close()
     cache[key], count, e = nil, count - 1, nil
   end
   if e == nil then
+    if opts == nil then return false, M.NEED_OPTS end
     if count >= MAX then evict() end
     local ok, t = pcall(core.curl_transport, opts)
     if not ok then return false, tostring(t) end

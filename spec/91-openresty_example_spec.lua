@@ -40,8 +40,8 @@ describe("examples/openresty #slow", function()
     f:close()
     assert(rsp.sh(("cp %s %s/examples/openresty/"):format(q(ROOT .. "examples/openresty/nearby.lua"), q(dir))))
     local prefix = dir .. "/examples/openresty"
-    pid, watch = rsp.spawn(("env EVCP_URL=%s EVCP_API_KEY=demo-key nginx -p %s -c nginx.conf")
-      :format(q(h.url), q(prefix)), dir .. "/out", dir .. "/pid", dir)
+    pid, watch = rsp.spawn(("env %sEVCP_URL=%s EVCP_API_KEY=demo-key nginx -p %s -c nginx.conf")
+      :format(nx.env(), q(h.url), q(prefix)), dir .. "/out", dir .. "/pid", dir)
     local deadline = rsp.clock() + 20
     repeat
       local c = socket.tcp()

@@ -30,6 +30,17 @@ end
 
 local MODDIR = os.getenv("EVCP_NGINX_MODULES") or "/usr/share/nginx/modules"
 
+--- the `env` assignments for a program loading evcp.core: under `make
+-- sanitize` (EVCP_BUILDJIT is the ASan build) nginx needs the sanitizer
+-- runtime that spec/sanitize.sh passes on in EVCP_CHILD_PRELOAD. Give them
+-- all in one `env` before nginx itself: a program started with the runtime
+-- drops LD_PRELOAD for its children (spec/unpreload.c).
+function M.env()
+  local pre = os.getenv("EVCP_CHILD_PRELOAD")
+  if pre and pre ~= "" then return "LD_PRELOAD=" .. rsp.shell_quote(pre) .. " " end
+  return ""
+end
+
 --- M.conf(opts) -> nginx.conf text. opts: dir, port, threads (default 4),
 -- pool (default "evcp"), http (extra http-level directives), server
 -- (locations), main (extra main-context directives), workers (default 1),
@@ -90,7 +101,7 @@ function M.start(o)
   f:write(M.conf(o))
   f:close()
   local d = rsp.shell_quote(s.dir)
-  s.pid, s.watch = rsp.spawn(("%s -p %s -c %s/nginx.conf -e %s/error.log"):format(bin(), d, d, d),
+  s.pid, s.watch = rsp.spawn(("env %s%s -p %s -c %s/nginx.conf -e %s/error.log"):format(M.env(), bin(), d, d, d),
     s.dir .. "/out", s.dir .. "/nginx.spawnpid", s.dir)
   local deadline = rsp.clock() + 20
   repeat

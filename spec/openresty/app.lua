@@ -1,0 +1,117 @@
+-- The handlers spec/90-openresty_spec.lua runs inside nginx: evcp as an
+-- OpenResty application uses it, with transport = "resty" and one client per
+-- worker kept in a module-level upvalue. M.configure (from init_by_lua) gives
+-- the emulator's URL and credentials.
+local evcp = require("evcp")
+local cjson = require("cjson.safe").new()
+
+local M = {}
+local cfg = {}
+local client          -- the worker's client for /lookup
+local clients = {}    -- name -> client, for /call
+local logs = {}       -- name -> hook events since the last /call
+
+function M.configure(c) cfg = c end
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+local function reply(t)
+  local body = assert(cjson.encode(t))
+  ngx.header["Content-Type"] = "application/json"
+  ngx.header["Content-Length"] = #body
+  ngx.print(body)
+end
+
+-- an evcp.Error's plain fields
+local function plain_err(err)
+  if err == nil then return nil end
+  if type(err) ~= "table" then return { raised = tostring(err) } end
+  return { kind = err.kind, status = err.status, attempts = err.attempts, message = err.message,
+    retryable = err.retryable, retry_after = err.retry_after, code = err.code, error = err.error }
+end
+
+--- GET /lookup?id=ID: one client:location through the worker's client
+function M.lookup()
+  if client == nil then
+    client = evcp.new({ base_url = cfg.base_url, api_key = cfg.api_key, transport = "resty" })
+  end
+  local id = ngx.unescape_uri(ngx.var.arg_id or "")
+  local t0 = now()
+  local loc, err = client:location(id)
+  reply({ id = loc and loc.id or nil, err = plain_err(err), t0 = t0, t1 = now() })
+end
+
+-- the evcp.new options of a /call: JSON options plus hooks that log
+local function make(name, opts)
+  opts = opts or {}
+  opts.transport = opts.transport or "resty"
+  opts.base_url = opts.base_url or cfg.base_url
+  if opts.access_key_id == nil and opts.token == nil then opts.api_key = opts.api_key or cfg.api_key end
+  logs[name] = {}
+  opts.on_request = function(ev)
+    local l = logs[name]
+    l[#l + 1] = { hook = "request", attempt = ev.attempt, method = ev.method, at = now() }
+  end
+  opts.on_response = function(ev)
+    local l = logs[name]
+    l[#l + 1] = { hook = "response", attempt = ev.attempt, status = ev.status, kind = ev.kind, at = now() }
+  end
+  return evcp.new(opts)
+end
+
+--- POST /call {name, opts, op, args}: runs one client method (the client
+-- of that name is made at its first call and kept)
+function M.call()
+  ngx.req.read_body()
+  local msg = assert(cjson.decode(ngx.req.get_body_data() or ""))
+  local c = clients[msg.name]
+  if c == nil then
+    local ok, made = pcall(make, msg.name, msg.opts)
+    if not ok then return reply({ err = { raised = tostring(made) } }) end
+    c = made
+    clients[msg.name] = c
+  end
+  logs[msg.name] = {}
+  local t0 = now()
+  local ok, res, err = pcall(function()
+    if msg.op == "location" then
+      local loc, e = c:location(msg.args.id)
+      return loc and { id = loc.id } or nil, e
+    elseif msg.op == "locations" then
+      local r, e = c:locations(msg.args.ids)
+      if r == nil then return nil, e end
+      local ids = {}
+      for i, item in ipairs(r.items) do ids[i] = item.id end
+      return { ids = ids, missing = r.missing }, nil
+    elseif msg.op == "stations" then
+      local r, e = c.v2:stations(msg.args)
+      if r == nil then return nil, e end
+      return { n = #r.items, count = r.count }, nil
+    end
+    error("unknown op " .. tostring(msg.op))
+  end)
+  if not ok then err, res = res, nil end
+  reply({ result = res, err = plain_err(err), events = logs[msg.name], t0 = t0, t1 = now() })
+end
+
+--- a lookup in a phase where the resty transport cannot run: the error
+function M.try(where)
+  local ok, err = pcall(function()
+    local c = evcp.new({ base_url = cfg.base_url, api_key = cfg.api_key, transport = "resty" })
+    local loc, e = c:location(cfg.id)
+    return loc and loc.id or tostring(e)
+  end)
+  return { where = where, ok = ok, value = tostring(err) }
+end
+
+M.phases = {}
+
+--- GET /phases: what M.try gave in init, init_worker, a timer, a header filter
+function M.show_phases()
+  reply(M.phases)
+end
+
+return M

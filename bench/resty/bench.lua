@@ -13,6 +13,8 @@
 -- LUA_PATH; see bench/run.sh). Environment: EVCP_RESTY_SECONDS (per round,
 -- default 4), EVCP_RESTY_ROUNDS (default 5), EVCP_RESTY_CONNECTIONS (wrk -c,
 -- default 16), WRK (the wrk command).
+local only = os.getenv("EVCP_BENCH")
+if only and only ~= "resty-throughput" then return end -- one bench asked for, not this one
 local nx = require("openresty.nginx")
 
 local ROOT = nx.root

@@ -140,7 +140,12 @@
  *                    queued requests never start, its memory is freed.
  *   tostring(job)    "evcp.CurlJob: 2 of 5 done" | "... done" | "(cancelled)"
  * The host calls t:wants() after each of its calls to start, action and
- * job:cancel, and applies it (one watch per socket, one timer). libcurl's
+ * job:cancel, and applies it (one watch per socket, one timer). A socket
+ * libcurl closes stays open until the t:wants() after the one that
+ * reported its removal (CURLOPT_CLOSESOCKETFUNCTION), so a host never
+ * watches a closed descriptor or one reused by a new socket. The host says
+ * t:dropped() once it has applied a t:wants() (then those sockets close at
+ * once, and the peer sees it); close() closes what is left. libcurl's
  * socket and timer callbacks only record into C arrays (one entry per
  * socket, the last wish counts): no Lua runs inside libcurl. A job keeps its
  * transport and the strings of its requests alive (its user value); a job
@@ -226,6 +231,8 @@ typedef struct {
   job *jobs, *jobs_tail; /* jobs with requests not yet finished, oldest first */
   want *wants;           /* recorded by on_socket, taken by t:wants() */
   int nwants, capwants;
+  curl_socket_t *closing; /* sockets libcurl closed, closed here later (on_closesocket) */
+  int nclosing, capclosing, closable;
   long timer_ms;         /* recorded by on_timer */
   int timer_changed;
 } transport;
@@ -382,6 +389,10 @@ static void transport_release(transport *t) {
   free(t->wants); /* after the multi handle, whose cleanup may still report sockets */
   t->wants = NULL;
   t->nwants = t->capwants = 0;
+  for (i = 0; i < t->nclosing; i++) close((int)t->closing[i]); /* the host's watches are gone */
+  free(t->closing);
+  t->closing = NULL;
+  t->nclosing = t->capclosing = t->closable = 0;
 }
 
 /* t:close(): frees the connections; idempotent, also __gc and __close. */
@@ -534,6 +545,25 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
   case CURL_POLL_INOUT: w->ev = (w->ev & W_DROP) | W_IN | W_OUT; break;
   default: w->ev = W_DROP; break; /* CURL_POLL_REMOVE */
   }
+  return 0;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION (events mode): libcurl is done with fd, but
+ * the host may still watch it (it learns of the removal only from the next
+ * t:wants()). Closing it now would make its watch fail (libuv: EBADF) and
+ * let a new socket reuse the number under the old watch; so the socket is
+ * kept open until the t:wants() after the one that reported its removal,
+ * by which time the host has dropped the watch. Out of memory: closed now. */
+static int on_closesocket(void *ud, curl_socket_t fd) {
+  transport *t = (transport *)ud;
+  if (t->nclosing == t->capclosing) {
+    int cap = t->capclosing ? t->capclosing * 2 : 16;
+    curl_socket_t *p = (curl_socket_t *)realloc(t->closing, (size_t)cap * sizeof *p);
+    if (p == NULL) return close((int)fd);
+    t->closing = p;
+    t->capclosing = cap;
+  }
+  t->closing[t->nclosing++] = fd;
   return 0;
 }
 
@@ -1020,6 +1050,10 @@ static int init_easy(transport *t, CURL *e) {
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_body);
   SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_HEADERFUNCTION, on_header);
+  if (t->events) {
+    SET(CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
+    SET(CURLOPT_CLOSESOCKETDATA, (void *)t);
+  }
   return ok;
 }
 
@@ -1547,9 +1581,31 @@ static int t_action(lua_State *L) {
 /*
  * t:wants() -> {fd, ev, fd, ev, ...}, timer_ms | nil
  */
+/* Closes the sockets libcurl closed before the last t:wants() reported
+ * their removal (on_closesocket); the rest become closable. */
+static void close_reported(transport *t) {
+  int i;
+  if (t->closing == NULL) return;
+  for (i = 0; i < t->closable; i++) close((int)t->closing[i]);
+  memmove(t->closing, t->closing + t->closable, (size_t)(t->nclosing - t->closable) * sizeof *t->closing);
+  t->nclosing -= t->closable;
+  t->closable = 0;
+}
+
+/* t:dropped(): the host has applied the last t:wants() (its watches of the
+ * removed sockets are gone): the sockets libcurl closed meanwhile are closed
+ * now, so that the peer sees the close at once. */
+static int t_dropped(lua_State *L) {
+  close_reported(check_events(L, "dropped"));
+  return 0;
+}
+
 static int t_wants(lua_State *L) {
   transport *t = check_events(L, "wants");
   int n, i;
+  /* what the last call reported is applied by now, dropped() or not */
+  close_reported(t);
+  t->closable = t->nclosing; /* reported by this call */
   for (;;) {
     n = t->nwants;
     lua_createtable(L, 2 * n, 0);
@@ -1653,6 +1709,7 @@ int evcp_transport_open(lua_State *L) {
                                      {"sleep", t_sleep},     {"close", t_close},
                                      {"is_closed", t_is_closed}, {"start", t_start},
                                      {"action", t_action},   {"wants", t_wants},
+                                     {"dropped", t_dropped},
                                      {NULL, NULL}};
   static const luaL_Reg box_meta[] = {{"__gc", box_gc}, {NULL, NULL}};
   static const luaL_Reg job_meta[] = {{"__gc", j_gc}, {"__tostring", j_tostring}, {NULL, NULL}};

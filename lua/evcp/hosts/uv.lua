@@ -145,6 +145,7 @@ function M.new(curl_opts, host_opts)
         watch(p, fd, w == 1 and "r" or w == 2 and "w" or "rw")
       end
     end
+    ct:dropped() -- the removed sockets' watches are gone: libcurl's closes happen now
     if ms ~= nil then
       if ms < 0 then
         -- closed, not stopped: an idle transport holds no handle, so one that

@@ -40,7 +40,8 @@ M.DEFAULT_MAX_BODY = 32 * 1024 * 1024
 -- one (the default), and one per host event loop (docs/HOSTS.md), each a
 -- module whose new(curl_opts, host_opts) gives an object of the transport
 -- seam that yields to its host while transfers run.
-M.HOSTS = { curl = true, resty = "evcp.hosts.resty", nvim = "evcp.hosts.nvim", uv = "evcp.hosts.uv" }
+M.HOSTS = { curl = true, resty = "evcp.hosts.resty", ["resty.http"] = "evcp.hosts.resty_http",
+  nvim = "evcp.hosts.nvim", uv = "evcp.hosts.uv" }
 
 -- client -> state, and V2 object -> the same state. A state never refers
 -- back to its client or V2 object, so weak keys let both be collected.
@@ -635,8 +636,8 @@ local function new(opts)
     local name = transport or "curl"
     local host = M.HOSTS[name]
     if host == nil then
-      fail("evcp.new", "option 'transport'", "must be one of 'curl', 'resty', 'nvim', 'uv' or an object with"
-        .. " run and sleep methods, got '" .. name .. "'")
+      fail("evcp.new", "option 'transport'", "must be one of 'curl', 'resty', 'resty.http', 'nvim', 'uv' or an"
+        .. " object with run and sleep methods, got '" .. name .. "'")
     end
     local curl_opts = {
       timeout = opts.timeout or policy.DEFAULTS.attempt_timeout, connect_timeout = opts.connect_timeout or 10,

@@ -135,7 +135,9 @@ static void push_view(lua_State *L, vclass cls, int data_idx, int parent_idx) {
   }
   lua_setfenv(L, -2);
 #else
-  v = (view *)lua_newuserdatauv(L, sizeof(view), parent_idx != 0 ? 2 : 1);
+  /* user value 2: the parent, or for a view without one (a Location) the
+   * note core.note leaves (evcp.response's record of the exchange) */
+  v = (view *)lua_newuserdatauv(L, sizeof(view), 2);
   v->has_parent = parent_idx != 0;
   push_mt(L, cls);
   lua_setmetatable(L, -2);
@@ -958,6 +960,55 @@ static int core_location(lua_State *L) {
 }
 
 /*
+ * core.note(v, rec) -> true | false: leaves rec (a table) on v when v is a
+ * view without a parent (a Location) in Lua 5.4, where it has a slot for
+ * it; false for anything else (and in LuaJIT), where the caller keeps rec
+ * elsewhere (evcp.response's weak table). A slot beats a weak-keyed table:
+ * nothing for the collector to clear, nothing to rehash.
+ * core.noted(v) -> rec | nil: what core.note left on v.
+ */
+#if LUA_VERSION_NUM >= 502
+static int noted_slot(lua_State *L) {
+  view *v;
+  int i;
+  if (lua_type(L, 1) != LUA_TUSERDATA) return 0;
+  for (i = 0; i < C_COUNT; i++)
+    if (is_class(L, 1, (vclass)i)) break;
+  if (i == C_COUNT) return 0;
+  v = (view *)lua_touserdata(L, 1);
+  return !v->has_parent;
+}
+#endif
+
+static int core_note(lua_State *L) {
+  lua_settop(L, 2);
+#if LUA_VERSION_NUM < 502
+  lua_pushboolean(L, 0);
+#else
+  if (lua_type(L, 2) != LUA_TTABLE || !noted_slot(L)) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_setiuservalue(L, 1, 2);
+  lua_pushboolean(L, 1);
+#endif
+  return 1;
+}
+
+static int core_noted(lua_State *L) {
+  lua_settop(L, 1);
+#if LUA_VERSION_NUM >= 502
+  if (noted_slot(L)) {
+    lua_getiuservalue(L, 1, 2);
+    return 1;
+  }
+#endif
+  lua_pushnil(L);
+  return 1;
+}
+
+/*
  * core.locations(doc) -> items, missingItems | nil, message
  * Wraps a decoded ChargingLocations table: items becomes an array of
  * Location objects, missingItems an array of strings (empty when absent).
@@ -1081,6 +1132,8 @@ int evcp_object_open(lua_State *L) {
                                    {"locations", core_locations},
                                    {"set_json_encoder", core_set_json_encoder},
                                    {"copy", core_copy},
+                                   {"note", core_note},
+                                   {"noted", core_noted},
                                    {NULL, NULL}};
   lua_newtable(L); /* the node cache, weak-keyed (see the header) */
   lua_createtable(L, 0, 1);

@@ -107,6 +107,31 @@ describe("evcp.json.decode", function()
     assert.has_error(function() json.decode("1", { max_elements = "x" }) end)
   end)
 
+  it("raises at the caller's line for bad limits", function()
+    local ok, err = pcall(function() json.decode("1", { max_bytes = -1 }) end)
+    assert.is_false(ok)
+    assert.matches("^[^:]*12%-json_bounds_spec.lua:%d+: evcp.json.decode: limits.max_bytes must be a number >= 0", err)
+  end)
+
+  it("json.decoder checks the limits once and decodes as json.decode does", function()
+    local limits = { max_bytes = 20, max_elements = 3 }
+    local dec = json.decoder(limits)
+    for _, text in ipairs({ "[1,2,3]", "[1,2,3,4]", '{"a":[1]}', string.rep(" ", 20) .. "1", "[1e400]", "{", "" }) do
+      local a, ea = json.decode(text, limits)
+      local b, eb = dec(text)
+      h.assert_identical(a, b)
+      assert.equal(ea, eb)
+    end
+    -- the limits were copied when it was made
+    limits.max_bytes = 1
+    assert.same({ 1, 2, 3 }, dec("[1,2,3]"))
+    h.assert_identical(h.decode(h.fixture("seed-001-evses.json")), json.decoder()(h.fixture("seed-001-evses.json")))
+    assert.has_error(function() json.decoder({ max_byte = 1 }) end, "evcp.json.decoder: unknown limit 'max_byte'")
+    assert.has_error(function() json.decoder(7) end, "evcp.json.decoder: argument #1 (limits) must be a table, got number")
+    assert.has_error(function() json.decoder({ max_elements = 0 / 0 }) end)
+    assert.has_error(function() dec(nil) end, "evcp.json.decoder: argument #1 (text) must be a string, got nil")
+  end)
+
   it("keeps peak memory of a 63 MiB body of {} items under 8 times its size #slow", function()
     local out, hwm = child([[
       local json = require("evcp.json")

@@ -21,6 +21,7 @@ local errors = require("evcp.error")
 local response = require("evcp.response")
 local credentials = require("evcp.credentials")
 local oauth = require("evcp.oauth")
+local json = require("evcp.json")
 local v3 = require("evcp.v3")
 local v2 = require("evcp.v2")
 
@@ -675,7 +676,8 @@ local function new(opts)
       on_request = opts.on_request, on_response = opts.on_response,
       scrub = function(v) return a:scrub(v) end }),
     max_body = max_body, closed = false,
-    limits3 = v3.limits(max_body), limits_plain = v2.limits(max_body, v2.MAX_LOOKUP_ITEMS),
+    limits3 = json.decoder(v3.limits(max_body)),
+    limits_plain = json.decoder(v2.limits(max_body, v2.MAX_LOOKUP_ITEMS)),
   }
   local client = new_object(CLIENT_MT)
   local v2obj = new_object(V2_MT)

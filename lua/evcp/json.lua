@@ -57,11 +57,11 @@ local json_decode = core.json_decode
 local LIMIT_KEYS = { max_bytes = true, max_containers = true, max_elements = true }
 local floor, huge = math.floor, math.huge
 
-local function limit_of(limits, k, dflt)
+local function limit_of(fname, limits, k, dflt)
   local v = limits[k]
   if v == nil then return dflt end
   if type(v) ~= "number" or v ~= v or v < 0 then
-    error("evcp.json.decode: limits." .. k .. " must be a number >= 0, got " .. tostring(v), 3)
+    error(fname .. ": limits." .. k .. " must be a number >= 0, got " .. tostring(v), 4)
   end
   return v
 end
@@ -81,22 +81,25 @@ end
 -- schema (a compiled v2 schema, core.xml_schema) gives the document in
 -- evcp.v2.schema's canonical shape, as schema.normalize would make it.
 -- Raises on bad arguments only.
-function M.decode(text, limits, schema)
-  if type(text) ~= "string" then
-    error("evcp.json.decode: argument #1 (text) must be a string, got " .. type(text), 2)
-  end
+-- limits -> max_bytes, max_containers, max_elements (checked; raises at
+-- the level of the caller's caller)
+local function resolve(fname, limits, argno)
   local max_bytes, max_c, max_e = MAX_BYTES, huge, huge
   if limits ~= nil then
     if type(limits) ~= "table" then
-      error("evcp.json.decode: argument #2 (limits) must be a table, got " .. type(limits), 2)
+      error(fname .. ": argument #" .. argno .. " (limits) must be a table, got " .. type(limits), 3)
     end
     for k in pairs(limits) do
-      if not LIMIT_KEYS[k] then error("evcp.json.decode: unknown limit '" .. tostring(k) .. "'", 2) end
+      if not LIMIT_KEYS[k] then error(fname .. ": unknown limit '" .. tostring(k) .. "'", 3) end
     end
-    max_bytes = limit_of(limits, "max_bytes", max_bytes)
-    max_c = limit_of(limits, "max_containers", max_c)
-    max_e = limit_of(limits, "max_elements", max_e)
+    max_bytes = limit_of(fname, limits, "max_bytes", max_bytes)
+    max_c = limit_of(fname, limits, "max_containers", max_c)
+    max_e = limit_of(fname, limits, "max_elements", max_e)
   end
+  return max_bytes, max_c, max_e
+end
+
+local function decode_within(text, max_bytes, max_c, max_e, schema)
   local n = #text
   if n > max_bytes then
     return nil, "JSON text of " .. n .. " bytes is larger than " .. floor(max_bytes) .. " bytes"
@@ -108,6 +111,28 @@ function M.decode(text, limits, schema)
   local ok2, v = pcall(json_decode, text, schema)
   if ok2 then return v end
   return nil, tostring(v)
+end
+
+function M.decode(text, limits, schema)
+  if type(text) ~= "string" then
+    error("evcp.json.decode: argument #1 (text) must be a string, got " .. type(text), 2)
+  end
+  local max_bytes, max_c, max_e = resolve("evcp.json.decode", limits, 2)
+  return decode_within(text, max_bytes, max_c, max_e, schema)
+end
+
+--- json.decoder(limits) -> function(text [, schema]) -> value | nil, message:
+-- json.decode with these limits, checked once here rather than at every
+-- call (what a client that decodes many bodies under the same limits
+-- uses). Later changes to the limits table do not reach the decoder.
+function M.decoder(limits)
+  local max_bytes, max_c, max_e = resolve("evcp.json.decoder", limits, 1)
+  return function(text, schema)
+    if type(text) ~= "string" then
+      error("evcp.json.decoder: argument #1 (text) must be a string, got " .. type(text), 2)
+    end
+    return decode_within(text, max_bytes, max_c, max_e, schema)
+  end
 end
 
 --- Encodes a Lua value as JSON; raises on values JSON cannot hold.

@@ -153,13 +153,15 @@ local function round(self, transport, reqs, plans, where, attempt, clock)
   return results
 end
 
--- The policy's clock for transport.
+-- The policy's clock for transport (made once per transport: a client
+-- keeps one, and a closure per call would be garbage per call).
 local function clock_of(self, transport)
   local clock = self.clock
-  if clock == nil then
-    clock = os.time
-    if transport.now then clock = function() return transport:now() end end
-  end
+  if clock ~= nil then return clock end
+  if self.last_transport == transport then return self.last_clock end
+  clock = os.time
+  if transport.now then clock = function() return transport:now() end end
+  self.last_transport, self.last_clock = transport, clock
   return clock
 end
 

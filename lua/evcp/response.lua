@@ -16,32 +16,33 @@
 -- answers for its own request. A number (client.v2:count) carries nothing.
 local setmetatable, type, pairs = setmetatable, type, pairs
 local ctx_url = require("evcp.error").ctx_url
+local core = require("evcp.core")
+local slot_note, slot_noted = core.note, core.noted
 
 local M = {}
 
--- result -> the record of its exchange (never handed out as it is)
+-- result -> the record of its exchange (never handed out as it is). A
+-- Location in Lua 5.4 keeps its record itself, in a slot of the userdata
+-- (core.note): cheaper than an entry here, which the collector must clear.
 local noted = setmetatable({}, { __mode = "k" })
 
-local FIELDS = { "status", "request_id", "correlation_id", "attempts" }
-
-local function header(res, name)
-  local h = res.headers
+local function header(rec, name)
+  local h = rec.headers
   return type(h) == "table" and h[name] or nil
 end
 
 --- record(res, ctx) -> the record of one exchange: the transport's result
 -- res and the client's request context ctx ({method, target, request_id}).
 -- The URL is shown (evcp.error.ctx_url) only when asked for.
+-- (The headers are read only then too: most results are never asked about.)
 function M.record(res, ctx)
-  return { status = res.status, attempts = res.attempts or 1,
-    correlation_id = header(res, "x-correlation-id"),
-    request_id = header(res, "x-request-id") or ctx.request_id, ctx = ctx }
+  return { status = res.status, attempts = res.attempts or 1, headers = res.headers, ctx = ctx }
 end
 
 --- note(v, rec) -> v: v (a table or a userdata) came from the exchange rec.
 function M.note(v, rec)
   local t = type(v)
-  if t == "table" or t == "userdata" then noted[v] = rec end
+  if t == "table" or (t == "userdata" and not slot_note(v, rec)) then noted[v] = rec end
   return v
 end
 
@@ -51,11 +52,9 @@ function M.note_many(v, recs)
 end
 
 local function copy(rec)
-  local r = {}
-  for i = 1, #FIELDS do
-    local k = FIELDS[i]
-    r[k] = rec[k]
-  end
+  local r = { status = rec.status, attempts = rec.attempts,
+    correlation_id = header(rec, "x-correlation-id"),
+    request_id = header(rec, "x-request-id") or rec.ctx.request_id }
   r.url = ctx_url(rec.ctx)
   return r
 end
@@ -65,6 +64,7 @@ end
 -- (see the header); nil for anything else.
 function M.of(v)
   local rec = noted[v]
+  if rec == nil and type(v) == "userdata" then rec = slot_noted(v) end
   if rec == nil then return nil end
   local many = rec.many
   if many == nil then return copy(rec) end

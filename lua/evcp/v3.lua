@@ -221,11 +221,13 @@ end
 local FIELDS_OF_ERROR = { "title", "code", "cause", "action", "error", "error_description" }
 
 --- Turns one transport result into a decoded JSON object (2xx), or nil and
--- an evcp.Error. ctx: {url, request_id}; limits: json.decode's limits.
+-- an evcp.Error. ctx: {url, request_id}; limits: json.decode's limits, or
+-- a decoder json.decoder made of them (checked once, not per body).
 function M.read_json(res, ctx, limits)
   if res.kind then return nil, errors.transport(res, ctx) end
   local status = res.status
-  local doc, msg = json.decode(res.body, limits)
+  local doc, msg
+  if type(limits) == "function" then doc, msg = limits(res.body) else doc, msg = json.decode(res.body, limits) end
   if status >= 200 and status < 300 then
     if doc == nil then return nil, errors.decode("invalid JSON in response: " .. msg, res, ctx) end
     if type(doc) ~= "table" then return nil, errors.decode("response is not a JSON object", res, ctx) end

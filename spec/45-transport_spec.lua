@@ -21,8 +21,15 @@ local transports = {
 -- work (it fails, never skips, when its host is missing). Cases that look
 -- at the Lua object itself (metatables, finalizers, raw reads) are for the
 -- local transport only: a bridge copies records as JSON.
+-- EVCP_SPEC_HOSTS (names separated by spaces) picks the hosts instead:
+-- spec/valgrind.sh gives none, since valgrind watches only this process.
 local bridge = require("transport_bridge")
-for _, name in ipairs({ "resty", "nvim" }) do
+local host_names = { "resty", "nvim" }
+if os.getenv("EVCP_SPEC_HOSTS") then
+  host_names = {}
+  for name in os.getenv("EVCP_SPEC_HOSTS"):gmatch("%S+") do host_names[#host_names + 1] = name end
+end
+for _, name in ipairs(host_names) do
   local found, host = pcall(require, "host_" .. name)
   if found then
     transports[#transports + 1] = { name = name, remote = true, host = host,

@@ -129,7 +129,7 @@ do
   os.execute("rm -r " .. dir)
   assert(i == N, "gzip/base64 made " .. i .. " messages")
 end
-texts = nil
+for i = 1, N do texts[i] = nil end -- only the encoded messages stay
 
 -- ---- the two sides ---------------------------------------------------------
 local unb64, decode = mime.unb64, cjson.decode

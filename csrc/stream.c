@@ -50,8 +50,9 @@
  * One inflater per Lua state is kept between calls (a userdata upvalue,
  * freed by its __gc): inflateReset instead of inflateInit saves the ~40 KB
  * of zlib state a message would otherwise allocate. Its buffers are
- * malloc'd and owned by that userdata; no Lua call that can raise or run a
- * finalizer is made while they are in use.
+ * malloc'd and owned by that userdata; no Lua call that can raise is made
+ * while they are in use, and a call that finds it busy (re-entered from a
+ * finalizer) takes a fresh one (pick_box).
  */
 #include <limits.h>
 #include <math.h>
@@ -82,6 +83,7 @@
 typedef struct {
   z_stream z;
   int ready; /* z is initialised */
+  int busy;  /* a call is using it (see pick_box) */
   unsigned char *in, *out;
   size_t in_cap, out_cap;
 } inflater;
@@ -247,7 +249,9 @@ static int fail(lua_State *L, const char *fmt, ...) {
   return 2;
 }
 
+/* Ends a call's use of b: frees buffers grown past ST_KEEP_BUFFER. */
 static void box_trim(inflater *b) {
+  b->busy = 0;
   if (b->in_cap > ST_KEEP_BUFFER) {
     free(b->in);
     b->in = NULL;
@@ -260,25 +264,43 @@ static void box_trim(inflater *b) {
   }
 }
 
+/* The inflater of this call: the state's own, or, when that one is busy
+ * (a finalizer that LuaJIT runs inside lua_pushlstring, before it copies
+ * the content out, called stream_decode again), a new one on the stack,
+ * freed by the GC. */
+static inflater *pick_box(lua_State *L) {
+  inflater *b = (inflater *)lua_touserdata(L, UV_BOX);
+  if (!b->busy) return b;
+  b = (inflater *)lua_newuserdata(L, sizeof *b);
+  memset(b, 0, sizeof *b);
+  luaL_getmetatable(L, ST_BOX);
+  lua_setmetatable(L, -2);
+  return b;
+}
+
 /* lua_pushfstring's %d takes an int */
 static int clampi(size_t v) { return v > (size_t)INT_MAX ? INT_MAX : (int)v; }
 
 /* Base64 and gzip of the string at 1: pushes the content (a string) and
  * returns 0, or pushes nil, message and returns 2. */
 static int unpack_data(lua_State *L, const sopts *o) {
-  inflater *b = (inflater *)lua_touserdata(L, UV_BOX);
-  size_t n, got, at = 0, total = 0, bound, limit;
+  inflater *b = pick_box(L);
+  size_t n, got, at = 0, total = 0, bound, limit, cap;
   const unsigned char *s = (const unsigned char *)lua_tolstring(L, 1, &n), *in;
   const char *msg = NULL;
   double lim = o->declared < o->max ? o->declared : o->max;
   int rc, limit_is_declared = o->declared < o->max;
   limit = lim >= (double)(SIZE_MAX / 2) ? SIZE_MAX / 2 : (size_t)lim;
   bound = limit + 1; /* one byte more than allowed shows that it is too much */
+  b->busy = 1; /* from here every return goes through box_trim */
   if (o->binary) {
     in = s;
     got = n;
   } else {
-    if (!grow(&b->in, &b->in_cap, n / 4 * 3 + 1, 0)) return fail(L, "out of memory");
+    if (!grow(&b->in, &b->in_cap, n / 4 * 3 + 1, 0)) {
+      box_trim(b);
+      return fail(L, "out of memory");
+    }
     got = b64_decode(s, n, b->in, &msg, &at);
     if (got == (size_t)-1) {
       box_trim(b);
@@ -298,33 +320,43 @@ static int unpack_data(lua_State *L, const sopts *o) {
   }
   if (!b->ready) {
     memset(&b->z, 0, sizeof b->z);
-    if (inflateInit2(&b->z, 16 + MAX_WBITS) != Z_OK) return fail(L, "gzip: out of memory");
+    if (inflateInit2(&b->z, 16 + MAX_WBITS) != Z_OK) {
+      box_trim(b);
+      return fail(L, "gzip: out of memory");
+    }
     b->ready = 1;
   } else if (inflateReset(&b->z) != Z_OK) {
+    box_trim(b);
     return fail(L, "gzip: cannot reset the inflater");
   }
   {
     size_t first = got * 4 < 4096 ? 4096 : got * 4;
     if (first > bound) first = bound;
-    if (!grow(&b->out, &b->out_cap, first, 0)) return fail(L, "out of memory");
+    if (!grow(&b->out, &b->out_cap, first, 0)) {
+      box_trim(b);
+      return fail(L, "out of memory");
+    }
+    cap = first; /* what this call may use of b->out (a kept buffer may be larger) */
   }
   b->z.next_in = (Bytef *)(uintptr_t)in; /* zlib only reads it */
   b->z.avail_in = 0;
+  rc = Z_OK;
   {
     size_t left_in = got;
     for (;;) {
       size_t room, chunk_in;
-      if (total == b->out_cap) {
+      if (total == cap) {
         size_t want;
         if (total >= bound) break; /* too large */
-        want = b->out_cap * 2 < b->out_cap ? bound : b->out_cap * 2;
+        want = cap * 2 < cap ? bound : cap * 2;
         if (want > bound) want = bound;
         if (!grow(&b->out, &b->out_cap, want, total)) {
           box_trim(b);
           return fail(L, "out of memory");
         }
+        cap = want;
       }
-      room = b->out_cap - total;
+      room = cap - total;
       if (room > UINT_MAX) room = UINT_MAX;
       if (b->z.avail_in == 0 && left_in > 0) {
         chunk_in = left_in > UINT_MAX ? UINT_MAX : left_in;

@@ -22,7 +22,7 @@ INST_LUADIR  ?= $(PREFIX)/share/lua/5.4
 # every library module under lua/evcp (the emulator is not the library's)
 LUA_MODS     := $(shell cd lua && find evcp -name '*.lua' -not -path 'evcp/emulator/*' 2>/dev/null | LC_ALL=C sort)
 
-SRCS    = csrc/core.c csrc/value.c csrc/object.c csrc/json.c csrc/xml.c csrc/transport.c csrc/text.c csrc/json_decode.c csrc/crypto.c
+SRCS    = csrc/core.c csrc/value.c csrc/object.c csrc/json.c csrc/xml.c csrc/transport.c csrc/text.c csrc/json_decode.c csrc/crypto.c csrc/stream.c
 HDRS    = csrc/evcp.h csrc/compat.h csrc/schema.h
 B54     = build/lua5.4
 BJIT    = build/luajit

@@ -13,7 +13,8 @@
 EVCP_EXPORT int luaopen_evcp_core(lua_State *L);
 
 static const lua_CFunction areas[] = {evcp_object_open, evcp_json_open, evcp_xml_open,
-                                       evcp_transport_open, evcp_text_open, evcp_json_decode_open, evcp_crypto_open, NULL};
+                                       evcp_transport_open, evcp_text_open, evcp_json_decode_open, evcp_crypto_open,
+                                       evcp_stream_open, NULL};
 
 /*
  * core.new_object(mt) -> a userdata without payload whose metatable is mt:

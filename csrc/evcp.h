@@ -63,5 +63,8 @@ int evcp_json_open(lua_State *L);
 int evcp_text_open(lua_State *L);
 int evcp_json_decode_open(lua_State *L);
 int evcp_crypto_open(lua_State *L);
+/* after evcp_json_open and evcp_json_decode_open: takes json_scan and
+ * json_decode from the module table */
+int evcp_stream_open(lua_State *L);
 
 #endif

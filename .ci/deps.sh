@@ -12,14 +12,15 @@ set -eu
 #   lua-check (make lint)
 # hosts: neovim (the nvim transport's spec runs a real nvim --headless; it
 #   uses OpenResty's libluajit2), lua-luv (the uv transport, both runtimes)
-# bench: wrk (the load of resty-throughput), lua-curl (its bare-libcurl floor)
+# bench: wrk (the load of resty-throughput), lua-curl (its bare-libcurl floor),
+#   lua-zlib (the inflate of stream-apply's hand-written floor)
 PKGS="gcc make pkg-config
 lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev
 libcurl4-openssl-dev libexpat1-dev zlib1g-dev libssl-dev
 lua-cjson nginx-light libnginx-mod-http-lua
 lua-busted lua-socket lua-expat procps curl openssl valgrind
 clang libclang-rt-14-dev luarocks lua-check
-neovim lua-luv wrk lua-curl"
+neovim lua-luv wrk lua-curl lua-zlib"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -344,5 +344,8 @@ do
     function() assert(scan(xbody)) end, 11, 10)
 end
 
+-- stream-apply and stream-decode (bench/stream_apply.lua: its own messages)
+dofile("bench/stream_apply.lua")
+
 client:close()
 raw:close()

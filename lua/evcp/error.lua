@@ -4,7 +4,9 @@
 -- `nil, err`, where err is an evcp.Error: a table with
 --   kind            "http" | "timeout" | "network" | "tls" | "too_large" | "decode" |
 --                   "auth" (no credential to send: a token provider failed, no
---                   OAuth token) | "clock_skew" (HERE's 401204 twice)
+--                   OAuth token) | "clock_skew" (HERE's 401204 twice) |
+--                   "needs_blob" (a stream message whose content is behind a
+--                   dataHandle: fields handle, data_size; evcp.stream_decode)
 --   message         what went wrong, one line
 --   status          HTTP status (kind "http", sometimes others)
 --   code, title, cause, action      HERE's ErrorResponse fields, when sent

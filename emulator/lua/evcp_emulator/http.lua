@@ -23,6 +23,7 @@ local paths = require("evcp_emulator.paths")
 local query = require("evcp_emulator.query")
 local v3 = require("evcp_emulator.v3")
 local v2 = require("evcp_emulator.v2")
+local stream = require("evcp_emulator.stream")
 
 local floor, format, random, sub = math.floor, string.format, math.random, string.sub
 
@@ -79,6 +80,14 @@ function M.init(cfg)
   end
   local clk = clock.new({ seed = cfg.seed, interval = cfg.status_interval,
     start_time = cfg.start_time, now = cfg.now or (ngx and ngx.now) or os.time, db = db })
+  -- the EV status stream; when it runs (stream_interval_ms > 0) its messages are the
+  -- status changes v3 and v2 show, in place of the status clock's steps
+  stream.init({ db = db, seed = cfg.seed, start_time = clk.start_time,
+    interval_ms = cfg.stream_interval_ms, partitions = cfg.stream_partitions,
+    max_messages = cfg.stream_max, blob_bytes = cfg.stream_blob_bytes,
+    session_ms = cfg.stream_session_ms, lookup_max_age = cfg.lookup_max_age,
+    now = cfg.now, store = S.store, auth = S.auth })
+  clk = stream.clock() or clk
   S.clock = clk
   local openapi_body = cfg.openapi_body
   if not openapi_body then
@@ -112,6 +121,12 @@ function M.dispatch(req)
   if type(rid) == "table" then rid = rid[1] end
   if rid then out_headers["X-Request-ID"] = rid end
 
+  if stream.route(req.path or "/") then
+    local status, body = stream.dispatch({ method = req.method, path = req.path,
+      query = req.query, headers = headers, body = req.body, host = req.host,
+      fault = req.fault }, ctx)
+    return status, body, out_headers
+  end
   local params = query.parse(req.query)
   local ok, restricted_ok, why = S.auth:check(params, headers)
   local status, body
@@ -235,6 +250,7 @@ function M.fault(kind)
     ["expired-token"] = true, ["bad-status"] = true, ["bad-chunked"] = true,
     ["huge-header"] = true, ["redirect-loop"] = true }
   if simple[k] then return { kind = k, action = k } end
+  if stream.FAULTS[k] then return { kind = k, action = "stream" } end
   return nil, "unknown fault kind: " .. kind
 end
 
@@ -347,7 +363,10 @@ end
 local function run_fault(f, ctx, normal)
   local a = f.action
   local base = ctx.headers
-  if a == "normal" then
+  if a == "stream" then
+    -- carried out by the stream endpoints; any other request is served normally
+    return send(normal(f.kind))
+  elseif a == "normal" then
     if f.delay and f.delay > 0 then ngx.sleep(f.delay) end
     return send(normal())
   elseif a == "reset" then
@@ -498,10 +517,16 @@ function M.handle()
     fault_header = next_fault(fault_header, "token_script")
   else
     S.store:incr("data", 1, 0)
-    normal = function()
-      local status, body, headers = M.dispatch({ method = method, path = path,
-        query = var.args, headers = req_headers, correlation_id = ctx.correlation_id })
-      return status, body, headers
+    normal = function(stream_fault)
+      local body
+      if method == "POST" or method == "PUT" then
+        ngx.req.read_body()
+        body = ngx.req.get_body_data()
+      end
+      local status, b, headers = M.dispatch({ method = method, path = path,
+        query = var.args, headers = req_headers, correlation_id = ctx.correlation_id,
+        body = body, host = var.http_host or var.host, fault = stream_fault })
+      return status, b, headers
     end
     fault_header = next_fault(fault_header, "script")
   end

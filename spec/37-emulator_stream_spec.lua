@@ -62,6 +62,31 @@ local function decode_message(m)
   return cjson.decode(text), text, gz
 end
 
+-- the same for many messages with one shell: a list of decoded documents
+local function decode_all(msgs)
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir " .. shell_quote(dir)))
+  for i, m in ipairs(msgs) do
+    local h = assert(io.open(dir .. "/" .. i .. ".b64", "wb"))
+    local data = m.metaData.data
+    assert.equal("string", type(data), "message " .. i .. " has no data: " .. cjson.encode(m))
+    h:write(data)
+    h:close()
+  end
+  os.execute("cd " .. shell_quote(dir) .. " && for f in *.b64; do env -u LD_PRELOAD base64 -d "
+    .. "\"$f\" | env -u LD_PRELOAD gzip -dc > \"${f%.b64}.json\" || echo bad > \"${f%.b64}.bad\"; done")
+  local docs = {}
+  for i = 1, #msgs do
+    assert.is_nil(io.open(dir .. "/" .. i .. ".bad"), "message " .. i .. " does not decode")
+    local h = assert(io.open(dir .. "/" .. i .. ".json", "rb"))
+    docs[i] = cjson.decode(h:read("*a"))
+    h:close()
+  end
+  os.execute("rm -rf " .. shell_quote(dir))
+  return docs
+end
+
 local function start(extra)
   return ep.start("--data " .. FIXTURE .. " --status-interval 0 --api-key k1 --token T1 --token T2"
     .. " --stream-interval-ms 20 --stream-max " .. TOTAL .. " --start-time " .. (os.time() - 60)
@@ -200,13 +225,14 @@ describe("emulator EV status stream", function()
 
       -- offsets: per partition 0, 1, 2, ... with no gap and no repeat
       local seen, part_of = {}, {}
-      for _, m in ipairs(all) do
+      local docs = decode_all(all)
+      for i, m in ipairs(all) do
         local p, o = m.offset.partition, m.offset.offset
         assert.equal("number", type(p))
         seen[p] = seen[p] or {}
         assert.is_nil(seen[p][o], "offset read twice")
         seen[p][o] = true
-        local doc = decode_message(m)
+        local doc = docs[i]
         -- the same location always lands in the same partition
         assert.equal(doc.id, m.metaData.partition)
         assert.equal(part_of[doc.id] or p, p)
@@ -233,8 +259,7 @@ describe("emulator EV status stream", function()
       local all = drain(sub, "serial")
       unsubscribe(sub, "serial")
       local multi = 0
-      for _, m in ipairs(all) do
-        local doc = decode_message(m)
+      for _, doc in ipairs(decode_all(all)) do
         assert.truthy(doc.id:match("^here:evcp:charginglocation:"))
         assert.is_true(#doc.evses >= 1)
         if #doc.evses > 1 then multi = multi + 1 end
@@ -443,8 +468,7 @@ describe("emulator EV status stream", function()
   it("agrees with v3 fields=evses: each EVSE's status and modified are its latest message's", function()
     local _, sub = subscribe(emu, "serial", { ["max.poll.records"] = 500 })
     local latest, locs = {}, {}
-    for _, m in ipairs(drain(sub, "serial")) do
-      local doc = decode_message(m)
+    for _, doc in ipairs(decode_all(drain(sub, "serial"))) do
       locs[doc.id] = true
       for _, e in ipairs(doc.evses) do
         local l = latest[e.id]
@@ -552,5 +576,47 @@ describe("emulator EV status stream, second instance", function()
     for p = 0, 3 do assert.is_true(all[p], "partition " .. p) end
     assert_data_error(poll(y, "parallel"), 404, "E213003")
     unsubscribe(x, "parallel")
+  end)
+end)
+
+describe("emulator EV status stream, --script and several workers", function()
+  it("--script stream kinds apply to successive stream requests", function()
+    local emu = ep.start("--data " .. FIXTURE .. " --status-interval 0 --token T1"
+      .. " --stream-interval-ms 20 --stream-max 50 --start-time " .. (os.time() - 60)
+      .. " --script ok,stream-503,commit-202")
+    local res, sub = subscribe(emu, "serial")
+    assert.equal(201, res.status)
+    assert_data_error(poll(sub, "serial"), 503, "E213019")
+    local msgs = json(poll(sub, "serial")).messages
+    assert.equal(50, #msgs)
+    ep.stop(emu)
+  end)
+
+  it("keeps one group state for all workers (--workers 3)", function()
+    local emu = ep.start("--data " .. FIXTURE .. " --status-interval 0 --token T1 --workers 3"
+      .. " --stream-interval-ms 20 --stream-max " .. TOTAL .. " --start-time " .. (os.time() - 60))
+    local props = { ["group.id"] = "w", ["max.poll.records"] = 7 }
+    local subs = {}
+    for i = 1, 3 do subs[i] = select(2, subscribe(emu, "parallel", props)) end
+    local seen, n = {}, 0
+    for _ = 1, 40 do
+      for _, sub in ipairs(subs) do
+        -- a connection of its own per request: any worker may answer
+        local t = core.curl_transport({ timeout = 20 })
+        local res = t:run({ { method = "GET", url = node_url(sub, "partitions", "parallel"),
+          headers = { Authorization = "Bearer T1" } } })[1]
+        t:close()
+        assert.equal(200, res.status, res.body)
+        local msgs = json(res).messages
+        for _, m in ipairs(msgs) do
+          local key = m.offset.partition .. ":" .. m.offset.offset
+          assert.is_nil(seen[key], "message read twice: " .. key)
+          seen[key] = true
+          n = n + 1
+        end
+      end
+    end
+    assert.equal(TOTAL, n)
+    ep.stop(emu)
   end)
 end)

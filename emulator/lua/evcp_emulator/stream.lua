@@ -400,12 +400,16 @@ local function expire(st)
       st.subs[id] = nil
     end
   end
-  for _, g in pairs(st.groups) do
+  local used = {}
+  for _, sub in pairs(st.subs) do used[sub.group] = true end
+  for name, g in pairs(st.groups) do
     local live = {}
     for _, id in ipairs(g.members) do
       if st.subs[id] then live[#live + 1] = id end
     end
     g.members = live
+    -- a subscription's private group (no group.id) goes with it
+    if not used[name] and sub(name, 1, 17) == "emulator-private-" then st.groups[name] = nil end
   end
 end
 

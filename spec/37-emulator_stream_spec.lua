@@ -381,8 +381,14 @@ describe("emulator EV status stream", function()
       local res = poll(sub, "serial", "T1", { ["X-Emulator-Fault"] = "stream-503" })
       assert_data_error(res, 503, "E213019")
       assert.truthy(res.headers["retry-after"]:match("^%d+$"))
+      res = poll(sub, "serial", "T1", { ["X-Emulator-Fault"] = "stream-503-7" })
+      assert_data_error(res, 503, "E213019")
+      assert.equal("7", res.headers["retry-after"])
+      res = poll(sub, "serial", "T1", { ["X-Emulator-Fault"] = "stream-503-date-30" })
+      assert_data_error(res, 503, "E213019")
+      assert.truthy(res.headers["retry-after"]:match("^%a%a%a, %d%d %a%a%a %d%d%d%d %d%d:%d%d:%d%d GMT$"))
       local msgs = json(poll(sub, "serial")).messages
-      assert.equal(0, msgs[1].offset.offset) -- the 503 consumed nothing
+      assert.equal(0, msgs[1].offset.offset) -- the 503s consumed nothing
       assert_data_error(commit(sub, "serial", last_offsets(msgs), "T1",
         { ["X-Emulator-Fault"] = "stream-409" }), 409, "E213028")
       res = commit(sub, "serial", last_offsets(msgs), "T1", { ["X-Emulator-Fault"] = "commit-202" })
@@ -617,6 +623,46 @@ describe("emulator EV status stream, --script and several workers", function()
       end
     end
     assert.equal(TOTAL, n)
+    ep.stop(emu)
+  end)
+end)
+
+describe("emulator EV status stream while it runs", function()
+  it("v3 shows, for every EVSE, the status of a published message with that last_updated", function()
+    local emu = ep.start("--data " .. FIXTURE .. " --status-interval 0 --api-key k1 --token T1"
+      .. " --stream-interval-ms 40 --start-time " .. (os.time() - 2))
+    local ids = {}
+    for i = 1, 30 do ids[#ids + 1] = ("gen-%02d"):format(i) end
+    local function v3()
+      return json(http("GET", emu.url .. "/v3/locations?fields=evses&apiKey=k1&ids="
+        .. table.concat(ids, ","))).items
+    end
+    local before = v3()
+    os.execute("sleep 1")
+    local after = v3()
+    local _, sub = subscribe(emu, "serial", { ["max.poll.records"] = 10000 })
+    local by = {}
+    for _, doc in ipairs(decode_all(json(poll(sub, "serial")).messages)) do
+      for _, e in ipairs(doc.evses) do by[e.id .. "@" .. e.last_updated] = e.status end
+    end
+    unsubscribe(sub, "serial")
+    local changed, matched = 0, 0
+    for i, loc in ipairs(after) do
+      for j, e in ipairs(loc.evses) do
+        local old = before[i].evses[j]
+        if e.modified ~= old.modified then changed = changed + 1 end
+        local st = by[e.id .. "@" .. e.modified]
+        if st then
+          matched = matched + 1
+          assert.equal(V3[st], e.status, e.id)
+        else
+          -- never named by a message yet: the dataset's own value (from before the stream)
+          assert.is_true(e.modified < os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - 3), e.id)
+        end
+      end
+    end
+    assert.is_true(changed > 0, "statuses did not change")
+    assert.is_true(matched > 0)
     ep.stop(emu)
   end)
 end)

@@ -124,7 +124,7 @@ function M.dispatch(req)
   if stream.route(req.path or "/") then
     local status, body = stream.dispatch({ method = req.method, path = req.path,
       query = req.query, headers = headers, body = req.body, host = req.host,
-      fault = req.fault }, ctx)
+      fault = req.fault, retry_after = req.retry_after }, ctx)
     return status, body, out_headers
   end
   local params = query.parse(req.query)
@@ -251,6 +251,15 @@ function M.fault(kind)
     ["huge-header"] = true, ["redirect-loop"] = true }
   if simple[k] then return { kind = k, action = k } end
   if stream.FAULTS[k] then return { kind = k, action = "stream" } end
+  -- stream-503-N, stream-503-date-N: the stream's 503 with Retry-After N seconds (or an
+  -- HTTP date N seconds ahead)
+  local form503, n503 = k:match("^stream%-503%-(%a*)%-?(%d+)$")
+  if n503 and (form503 == "" or form503 == "date") then
+    local v = num(n503, 0, 86400 * 365)
+    if not v then return bad("Retry-After seconds must be 0..31536000") end
+    return { kind = "stream-503", action = "stream", retry_after = form503 == "" and tostring(v) or nil,
+      retry_date = form503 == "date" and v or nil }
+  end
   return nil, "unknown fault kind: " .. kind
 end
 
@@ -365,7 +374,9 @@ local function run_fault(f, ctx, normal)
   local base = ctx.headers
   if a == "stream" then
     -- carried out by the stream endpoints; any other request is served normally
-    return send(normal(f.kind))
+    local ra = f.retry_after
+    if f.retry_date then ra = auth.http_date(ngx.time() + f.retry_date) end
+    return send(normal(f.kind, ra))
   elseif a == "normal" then
     if f.delay and f.delay > 0 then ngx.sleep(f.delay) end
     return send(normal())
@@ -517,7 +528,7 @@ function M.handle()
     fault_header = next_fault(fault_header, "token_script")
   else
     S.store:incr("data", 1, 0)
-    normal = function(stream_fault)
+    normal = function(stream_fault, retry_after)
       local body
       if method == "POST" or method == "PUT" then
         ngx.req.read_body()
@@ -525,7 +536,8 @@ function M.handle()
       end
       local status, b, headers = M.dispatch({ method = method, path = path,
         query = var.args, headers = req_headers, correlation_id = ctx.correlation_id,
-        body = body, host = var.http_host or var.host, fault = stream_fault })
+        body = body, host = var.http_host or var.host, fault = stream_fault,
+        retry_after = retry_after })
       return status, b, headers
     end
     fault_header = next_fault(fault_header, "script")

@@ -665,7 +665,7 @@ local function partitions(req, ctx, params, node)
     sub.seen = now_ms()
     sub.token = token -- a token refresh is allowed here
     if fault == "stream-503" then
-      ctx.headers["Retry-After"] = "1"
+      ctx.headers["Retry-After"] = req.retry_after or "1"
       return E.unavailable(ctx, "E213019")
     end
     if fault == "stream-500" then return E.internal(ctx, "E213032") end
@@ -851,7 +851,7 @@ function M.dispatch(req, ctx)
   node = tonumber(node)
   if op == "subscribe" and method == "POST" then
     if req.fault == "stream-503" then
-      ctx.headers["Retry-After"] = "1"
+      ctx.headers["Retry-After"] = req.retry_after or "1"
       return E.unavailable(ctx, "E213031")
     end
     if req.fault == "stream-500" then return E.internal(ctx, "E213032") end

@@ -3,6 +3,8 @@
 -- response headers, and the adapter to nginx's ngx.* API; HERE's token endpoint
 -- (POST /oauth2/token, checked by evcp_emulator.auth), fault injection (--script,
 -- --token-script, the X-Emulator-Fault header) and the /_emulator/ready|stats paths.
+-- The EV status stream (/lookup/v1, /stream/v2, /node/N/stream/v2, /blob/v1) is
+-- evcp_emulator.stream (emulator/STREAM.md); its fault kinds are carried out there.
 --
 -- Runs inside nginx's LuaJIT (init_by_lua / content_by_lua), but the core,
 -- M.dispatch(req), is plain Lua 5.1..5.4 so it can be driven without nginx.
@@ -257,7 +259,8 @@ function M.fault(kind)
   if n503 and (form503 == "" or form503 == "date") then
     local v = num(n503, 0, 86400 * 365)
     if not v then return bad("Retry-After seconds must be 0..31536000") end
-    return { kind = "stream-503", action = "stream", retry_after = form503 == "" and tostring(v) or nil,
+    return { kind = "stream-503", action = "stream",
+      retry_after = form503 == "" and tostring(v) or nil,
       retry_date = form503 == "date" and v or nil }
   end
   return nil, "unknown fault kind: " .. kind

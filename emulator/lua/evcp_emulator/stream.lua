@@ -79,6 +79,7 @@ int deflateInit2_(evcp_emu_zs_stream *strm, int level, int method, int windowBit
                   int memLevel, int strategy, const char *version, int stream_size);
 int deflate(evcp_emu_zs_stream *strm, int flush);
 int deflateEnd(evcp_emu_zs_stream *strm);
+int deflateReset(evcp_emu_zs_stream *strm);
 const char *zlibVersion(void);
 ]])
   local z
@@ -88,11 +89,13 @@ const char *zlibVersion(void);
   end
   if not z then return zlib end
   local outbuf = ffi.new("unsigned char[?]", 65536)
+  -- one deflate state for the worker's life, reset before each message
+  local strm = ffi.new("evcp_emu_zs_stream")
+  if z.deflateInit2_(strm, 6, 8, 31, 8, 0, z.zlibVersion(), ffi.sizeof(strm)) ~= 0 then
+    return zlib
+  end
   zlib = function(s)
-    local strm = ffi.new("evcp_emu_zs_stream")
-    if z.deflateInit2_(strm, 6, 8, 31, 8, 0, z.zlibVersion(), ffi.sizeof(strm)) ~= 0 then
-      return nil
-    end
+    if z.deflateReset(strm) ~= 0 then return nil end
     strm.next_in, strm.avail_in = s, #s
     local parts = {}
     local rc
@@ -101,7 +104,6 @@ const char *zlibVersion(void);
       rc = z.deflate(strm, 4) -- Z_FINISH
       parts[#parts + 1] = ffi.string(outbuf, 65536 - strm.avail_out)
     until rc ~= 0 -- 1 = Z_STREAM_END
-    z.deflateEnd(strm)
     if rc ~= 1 then return nil end
     return concat(parts)
   end
@@ -375,8 +377,8 @@ local function with_state(fn)
   local store = S.store
   local locked = false
   if ngx and ngx.sleep then
-    for _ = 1, 2000 do
-      if store:add(LOCK_KEY, 1, 5) then locked = true; break end
+    for _ = 1, 10000 do
+      if store:add(LOCK_KEY, 1, 30) then locked = true; break end
       ngx.sleep(0.001)
     end
     if not locked then error("evcp-emulator: the stream state lock is stuck", 0) end
@@ -806,6 +808,8 @@ function M.dispatch(req, ctx)
   local path = req.path or "/"
   local params = query.parse(req.query)
   local method = req.method
+  -- generate what is due before any lock is taken (the sequence is per worker)
+  advance()
   -- credentials: a bearer token only (here-api-notes §3.1)
   local ok, _, why = S.auth:check({}, req.headers or {})
   if not ok then

@@ -52,6 +52,7 @@ build = {
       ["evcp_emulator.source.uk_ncr"] = "emulator/lua/evcp_emulator/source/uk_ncr.lua",
       ["evcp_emulator.source.us_afdc"] = "emulator/lua/evcp_emulator/source/us_afdc.lua",
       ["evcp_emulator.stream"] = "emulator/lua/evcp_emulator/stream.lua",
+      ["evcp_emulator.STREAM"] = "emulator/STREAM.md",
       ["evcp_emulator.tables"] = "emulator/lua/evcp_emulator/tables.lua",
       ["evcp_emulator.v2"] = "emulator/lua/evcp_emulator/v2.lua",
       ["evcp_emulator.v2_document"] = "emulator/lua/evcp_emulator/v2_document.lua",

@@ -666,3 +666,68 @@ describe("emulator EV status stream while it runs", function()
     ep.stop(emu)
   end)
 end)
+
+describe("emulator EV status stream with OAuth tokens", function()
+  -- base64(HMAC-SHA256(key, text)) by the openssl command
+  local function openssl_sign(key, text)
+    local f = os.tmpname()
+    local h = assert(io.open(f, "wb"))
+    h:write(text)
+    h:close()
+    local p = io.popen("env -u LD_PRELOAD openssl dgst -sha256 -hmac " .. shell_quote(key)
+      .. " -binary < " .. shell_quote(f) .. " | env -u LD_PRELOAD openssl base64")
+    local out = p:read("*a")
+    p:close()
+    os.remove(f)
+    return (out:gsub("%s+$", ""))
+  end
+  local function pct(s)
+    return (s:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+  end
+
+  it("takes a token of POST /oauth2/token, and 401s it once it has expired", function()
+    local emu = ep.start("--data " .. FIXTURE .. " --status-interval 0 --access-key kid:sec"
+      .. " --token-ttl 2 --token-url https://account.api.here.com/oauth2/token"
+      .. " --stream-interval-ms 20 --stream-max 10 --start-time " .. (os.time() - 60))
+    local nonce, ts = "nonce" .. os.time(), tostring(os.time())
+    -- HERE's base string for this request, written out by hand (here-api-notes §3.2)
+    local base_string = "POST&https%3A%2F%2Faccount.api.here.com%2Foauth2%2Ftoken&"
+      .. "grant_type%3Dclient_credentials%26oauth_consumer_key%3Dkid%26oauth_nonce%3D" .. nonce
+      .. "%26oauth_signature_method%3DHMAC-SHA256%26oauth_timestamp%3D" .. ts
+      .. "%26oauth_version%3D1.0"
+    local header = 'OAuth oauth_consumer_key="kid",oauth_nonce="' .. nonce
+      .. '",oauth_signature="' .. pct(openssl_sign("sec&", base_string))
+      .. '",oauth_signature_method="HMAC-SHA256",oauth_timestamp="' .. ts .. '",oauth_version="1.0"'
+    local res = transport:run({ { method = "POST", url = emu.url .. "/oauth2/token",
+      body = "grant_type=client_credentials", headers = { Authorization = header,
+        ["Content-Type"] = "application/x-www-form-urlencoded" } } })[1]
+    assert.equal(200, res.status, res.body)
+    local token = json(res).access_token
+    local r, sub = subscribe(emu, "serial", nil, nil, token)
+    assert.equal(201, r.status, r.body)
+    assert.equal(10, #json(poll(sub, "serial", token)).messages)
+    os.execute("sleep 2.5")
+    r = poll(sub, "serial", token)
+    assert.equal(401, r.status)
+    assert.equal("Token Validation Failure - invalid time in token", json(r).error_description)
+    ep.stop(emu)
+  end)
+end)
+
+describe("emulator EV status stream long poll", function()
+  it("an empty poll of a running stream waits for the next message (fetch.max.wait.ms)", function()
+    local emu = ep.start("--data " .. FIXTURE .. " --status-interval 0 --token T1"
+      .. " --stream-interval-ms 300")
+    local _, sub = subscribe(emu, "serial", { ["auto.offset.reset"] = "latest",
+      ["fetch.max.wait.ms"] = 2000 })
+    local got = 0
+    for _ = 1, 3 do got = got + #json(poll(sub, "serial")).messages end
+    assert.is_true(got >= 2, "polls returned " .. got .. " messages")
+    local _, quick = subscribe(emu, "serial", { ["auto.offset.reset"] = "latest",
+      ["fetch.max.wait.ms"] = 0 })
+    local t0 = transport:now()
+    json(poll(quick, "serial"))
+    assert.is_true(transport:now() - t0 < 0.25)
+    ep.stop(emu)
+  end)
+end)

@@ -385,11 +385,11 @@ local function with_state(fn)
   end
   local raw = store:get(STATE_KEY)
   local st = raw and cjson.decode(raw) or { n = 0, subs = {}, groups = {} }
-  local ok, a, b, c = pcall(fn, st)
+  local ok, a, b, c, d = pcall(fn, st)
   if ok then store:set(STATE_KEY, cjson.encode(st)) end
   if locked then store:delete(LOCK_KEY) end
   if not ok then error(a, 0) end
-  return a, b, c
+  return a, b, c, d
 end
 
 local function now_ms() return floor(S.now() * 1000) end
@@ -578,6 +578,11 @@ local function subscribe(req, ctx, params)
   if reset ~= "earliest" and reset ~= "latest" and reset ~= "none" then
     return E.body(ctx, "auto.offset.reset must be latest, earliest or none")
   end
+  local wait = props["fetch.max.wait.ms"] or 500
+  if type(wait) ~= "number" or wait < 0 or wait ~= floor(wait) then
+    return E.body(ctx, "fetch.max.wait.ms must be an integer >= 0")
+  end
+  if wait > 5000 then wait = 5000 end
   local maxp = props["max.poll.records"] or 500
   if type(maxp) ~= "number" or maxp < 1 or maxp ~= floor(maxp) then
     return E.body(ctx, "max.poll.records must be a positive integer")
@@ -624,7 +629,7 @@ local function subscribe(req, ctx, params)
     end
     local sub = { id = id, mode = mode, group = gname, consumer = consumer,
       node = (n - 1) % M.NODES + 1, token = token, seen = now_ms(), reset = reset,
-      max = maxp, pos = {} }
+      max = maxp, wait = wait, pos = {} }
     st.subs[id] = sub
     return 201, cjson.encode({ nodeBaseURL = base_url(req, sub.node), subscriptionId = id })
   end)
@@ -653,7 +658,7 @@ local function find_sub(st, ctx, params, node)
   return sub
 end
 
-local function partitions(req, ctx, params, node)
+local function poll_once(req, ctx, params, node)
   local fault = req.fault
   local token = bearer(req.headers)
   return with_state(function(st)
@@ -694,8 +699,29 @@ local function partitions(req, ctx, params, node)
         end
       end
     end
-    return 200, '{"messages":[' .. concat(out, ",") .. "]}"
+    return 200, '{"messages":[' .. concat(out, ",") .. "]}", #out, sub.wait or 500
   end)
+end
+
+-- An empty answer waits, like a Kafka poll, up to fetch.max.wait.ms for the next message
+-- (at most 5 s; never when the stream has ended or is off): when that message is due
+-- within the wait, the poll is made again once it is published.
+local function partitions(req, ctx, params, node)
+  local status, body, n, wait = poll_once(req, ctx, params, node)
+  if status ~= 200 or not n or n > 0 or not (ngx and ngx.sleep) or S.interval_ms <= 0
+    or wait <= 0 or visible() >= S.max_messages then
+    return status, body
+  end
+  local k = visible()
+  local due = time_of(k + 1) - S.now()
+  if due * 1000 > wait then
+    ngx.sleep(wait / 1000)
+    return status, body
+  end
+  if due > 0 then ngx.sleep(due + 0.002) end
+  advance()
+  status, body = poll_once(req, ctx, params, node)
+  return status, body
 end
 
 local function offset_list(req, ctx)

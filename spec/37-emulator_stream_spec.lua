@@ -348,6 +348,15 @@ describe("emulator EV status stream", function()
       assert_data_error(unsubscribe(sub, "parallel"), 404, "E213003")
     end)
 
+    it("400 for a consumerId it cannot carry; odd but valid ones work", function()
+      local res = subscribe(emu, "parallel", { ["group.id"] = "cid" }, "&consumerId=a%20b")
+      assert_data_error(res, 400, "E213005")
+      local r2, sub = subscribe(emu, "parallel", { ["group.id"] = "cid" }, "&consumerId=app_1.x-y")
+      assert.equal(201, r2.status, r2.body)
+      assert.equal(200, poll(sub, "parallel").status)
+      assert.equal(200, unsubscribe(sub, "parallel").status)
+    end)
+
     it("412 E213011 when a group's subscriptions would exceed the partitions", function()
       local subs = {}
       for i = 1, 4 do

@@ -593,6 +593,11 @@ local function subscribe(req, ctx, params)
     return E.body(ctx, "group.id must be a non-empty string")
   end
   local consumer = first(params, "consumerId")
+  if consumer ~= nil and (#consumer > 200 or not consumer:match("^[%w%-_%.]+$")) then
+    -- the emulator's choice: ids it can carry in a subscriptionId
+    return data_error(ctx, 400, "Invalid consumerId", "E213005",
+      "consumerId must be 1..200 characters of [0-9A-Za-z._-]", "Retry with a valid consumerId")
+  end
   local want_id = first(params, "subscriptionId")
   local token = bearer(req.headers)
   return with_state(function(st)
@@ -626,6 +631,7 @@ local function subscribe(req, ctx, params)
       g.members[#g.members + 1] = id
     else
       id = "-" .. tostring(mix(string_hash(gname), n))
+      while st.subs[id] do id = id .. "0" end -- never another subscription's id
     end
     local sub = { id = id, mode = mode, group = gname, consumer = consumer,
       node = (n - 1) % M.NODES + 1, token = token, seen = now_ms(), reset = reset,
@@ -650,7 +656,7 @@ local function find_sub(st, ctx, params, node)
     if not best then return nil, E.not_found(ctx, "(none)") end
     return best
   end
-  if not id:match("^%-?%d+$") and not id:match("^%-?%d+%.[%w%-]+$") then
+  if #id > 300 or (not id:match("^%-?%d+$") and not id:match("^%-?%d+%.[%w%-_%.]+$")) then
     return nil, E.bad_id(ctx)
   end
   local sub = st.subs[id]

@@ -241,10 +241,13 @@ describe("emulator EV status stream", function()
         assert.truthy(m.metaData.checksum:match("^%x+$"))
         assert.is_nil(m.metaData.dataHandle)
       end
+      local stats = json(http("GET", emu.url .. "/_emulator/stats")).stream
+      assert.equal(TOTAL, stats.messages)
       for p, set in pairs(seen) do
         local n = 0
         for _ in pairs(set) do n = n + 1 end
         for o = 0, n - 1 do assert.is_true(set[o], "partition " .. p .. " misses offset " .. o) end
+        assert.equal(n, stats.end_offsets[p + 1])
       end
 
       res = commit(sub, "serial", last_offsets(all))

@@ -492,7 +492,8 @@ local function control(path)
       token_requests = counter("token"), script_length = #S.script,
       script_used = math.min(counter("script"), #S.script),
       token_script_length = #S.token_script,
-      token_script_used = math.min(counter("token_script"), #S.token_script) })
+      token_script_used = math.min(counter("token_script"), #S.token_script),
+      stream = stream.stats() })
   end
   return v3.gen_error(404, "Not Found", "No resource exists at this path")
 end

@@ -915,6 +915,17 @@ function M.dispatch(req, ctx)
   return c[2](req, ctx, params, node)
 end
 
+-- for GET /_emulator/stats: the published messages and each partition's end offset
+function M.stats()
+  advance()
+  local ends, total = {}, 0
+  for p = 0, S.partitions - 1 do
+    ends[p + 1] = #gen.parts[p]
+    total = total + ends[p + 1]
+  end
+  return { messages = total, end_offsets = ends }
+end
+
 -- the fault kinds that only the stream endpoints carry out (http.lua's M.fault)
 M.FAULTS = { ["stream-404"] = true, ["stream-409"] = true, ["stream-503"] = true,
   ["stream-500"] = true, ["stream-403"] = true, ["commit-202"] = true,

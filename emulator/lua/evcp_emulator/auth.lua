@@ -37,7 +37,7 @@ local function set_of(list)
 end
 
 -- A store with the subset of ngx.shared.DICT's interface used here (get, set, add,
--- incr), for plain Lua (no nginx): expiry by os.time().
+-- incr, delete), for plain Lua (no nginx): expiry by os.time().
 local function table_store()
   local data = {}
   local st = {}
@@ -55,6 +55,7 @@ local function table_store()
     if live(k) then return false, "exists" end
     return self:set(k, v, exptime)
   end
+  function st.delete(_, k) data[k] = nil end
   function st.incr(_, k, by, init)
     local e = live(k)
     if not e then e = { v = init or 0 }; data[k] = e end

@@ -3,6 +3,8 @@
 -- response headers, and the adapter to nginx's ngx.* API; HERE's token endpoint
 -- (POST /oauth2/token, checked by evcp_emulator.auth), fault injection (--script,
 -- --token-script, the X-Emulator-Fault header) and the /_emulator/ready|stats paths.
+-- The EV status stream (/lookup/v1, /stream/v2, /node/N/stream/v2, /blob/v1) is
+-- evcp_emulator.stream (emulator/STREAM.md); its fault kinds are carried out there.
 --
 -- Runs inside nginx's LuaJIT (init_by_lua / content_by_lua), but the core,
 -- M.dispatch(req), is plain Lua 5.1..5.4 so it can be driven without nginx.
@@ -23,6 +25,7 @@ local paths = require("evcp_emulator.paths")
 local query = require("evcp_emulator.query")
 local v3 = require("evcp_emulator.v3")
 local v2 = require("evcp_emulator.v2")
+local stream = require("evcp_emulator.stream")
 
 local floor, format, random, sub = math.floor, string.format, math.random, string.sub
 
@@ -79,6 +82,14 @@ function M.init(cfg)
   end
   local clk = clock.new({ seed = cfg.seed, interval = cfg.status_interval,
     start_time = cfg.start_time, now = cfg.now or (ngx and ngx.now) or os.time, db = db })
+  -- the EV status stream; when it runs (stream_interval_ms > 0) its messages are the
+  -- status changes v3 and v2 show, in place of the status clock's steps
+  stream.init({ db = db, seed = cfg.seed, start_time = clk.start_time,
+    interval_ms = cfg.stream_interval_ms, partitions = cfg.stream_partitions,
+    max_messages = cfg.stream_max, blob_bytes = cfg.stream_blob_bytes,
+    session_ms = cfg.stream_session_ms, lookup_max_age = cfg.lookup_max_age,
+    now = cfg.now, store = S.store, auth = S.auth })
+  clk = stream.clock() or clk
   S.clock = clk
   local openapi_body = cfg.openapi_body
   if not openapi_body then
@@ -112,6 +123,12 @@ function M.dispatch(req)
   if type(rid) == "table" then rid = rid[1] end
   if rid then out_headers["X-Request-ID"] = rid end
 
+  if stream.route(req.path or "/") then
+    local status, body = stream.dispatch({ method = req.method, path = req.path,
+      query = req.query, headers = headers, body = req.body, host = req.host,
+      fault = req.fault, retry_after = req.retry_after }, ctx)
+    return status, body, out_headers
+  end
   local params = query.parse(req.query)
   local ok, restricted_ok, why = S.auth:check(params, headers)
   local status, body
@@ -235,6 +252,17 @@ function M.fault(kind)
     ["expired-token"] = true, ["bad-status"] = true, ["bad-chunked"] = true,
     ["huge-header"] = true, ["redirect-loop"] = true }
   if simple[k] then return { kind = k, action = k } end
+  if stream.FAULTS[k] then return { kind = k, action = "stream" } end
+  -- stream-503-N, stream-503-date-N: the stream's 503 with Retry-After N seconds (or an
+  -- HTTP date N seconds ahead)
+  local form503, n503 = k:match("^stream%-503%-(%a*)%-?(%d+)$")
+  if n503 and (form503 == "" or form503 == "date") then
+    local v = num(n503, 0, 86400 * 365)
+    if not v then return bad("Retry-After seconds must be 0..31536000") end
+    return { kind = "stream-503", action = "stream",
+      retry_after = form503 == "" and tostring(v) or nil,
+      retry_date = form503 == "date" and v or nil }
+  end
   return nil, "unknown fault kind: " .. kind
 end
 
@@ -347,7 +375,12 @@ end
 local function run_fault(f, ctx, normal)
   local a = f.action
   local base = ctx.headers
-  if a == "normal" then
+  if a == "stream" then
+    -- carried out by the stream endpoints; any other request is served normally
+    local ra = f.retry_after
+    if f.retry_date then ra = auth.http_date(ngx.time() + f.retry_date) end
+    return send(normal(f.kind, ra))
+  elseif a == "normal" then
     if f.delay and f.delay > 0 then ngx.sleep(f.delay) end
     return send(normal())
   elseif a == "reset" then
@@ -459,7 +492,8 @@ local function control(path)
       token_requests = counter("token"), script_length = #S.script,
       script_used = math.min(counter("script"), #S.script),
       token_script_length = #S.token_script,
-      token_script_used = math.min(counter("token_script"), #S.token_script) })
+      token_script_used = math.min(counter("token_script"), #S.token_script),
+      stream = stream.stats() })
   end
   return v3.gen_error(404, "Not Found", "No resource exists at this path")
 end
@@ -498,10 +532,17 @@ function M.handle()
     fault_header = next_fault(fault_header, "token_script")
   else
     S.store:incr("data", 1, 0)
-    normal = function()
-      local status, body, headers = M.dispatch({ method = method, path = path,
-        query = var.args, headers = req_headers, correlation_id = ctx.correlation_id })
-      return status, body, headers
+    normal = function(stream_fault, retry_after)
+      local body
+      if method == "POST" or method == "PUT" then
+        ngx.req.read_body()
+        body = ngx.req.get_body_data()
+      end
+      local status, b, headers = M.dispatch({ method = method, path = path,
+        query = var.args, headers = req_headers, correlation_id = ctx.correlation_id,
+        body = body, host = var.http_host or var.host, fault = stream_fault,
+        retry_after = retry_after })
+      return status, b, headers
     end
     fault_header = next_fault(fault_header, "script")
   end

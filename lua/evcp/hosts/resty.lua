@@ -257,5 +257,5 @@ function M.new(curl_opts, host_opts)
   return self
 end
 
-M.phases, M.where = PHASES, WHERE
+M.phases, M.where, M.now = PHASES, WHERE, now
 return M

@@ -68,7 +68,8 @@ function M.transport_only()
 end
 function M.cross_records()
   local ok, a, b = ngx.run_worker_thread("evcp", "diag_thread", "records", 1, 1,
-    { { method = "GET", url = cfg.url, headers = { Accept = "application/json", ["X-Request-ID"] = "0a7b587c-1f07-4c91-9a9b-e8bcf322e2d3" }, timeout = 10 } })
+    { { method = "GET", url = cfg.url, timeout = 10,
+      headers = { Accept = "application/json", ["X-Request-ID"] = "0a7b587c-1f07-4c91-9a9b-e8bcf322e2d3" } } })
   ngx.say(ok and a and b[1].status)
 end
 function M.cross_strings()
@@ -81,7 +82,8 @@ function M.client_only()
     local t = require("evcp.hosts.resty").new({ timeout = 10 }, {})
     canned = t:run({ { url = cfg.url, headers = { Accept = "application/json" } } })[1]
     t:close()
-    local fake = { run = function() return { canned } end, sleep = function() end, now = function() return ngx.now() end }
+    local fake = { run = function() return { canned } end, sleep = function() end,
+      now = function() return ngx.now() end }
     cclient = require("evcp").new({ base_url = cfg.base_url, api_key = cfg.api_key, transport = fake })
   end
   local loc = cclient:location(cfg.id)

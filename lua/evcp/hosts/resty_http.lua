@@ -34,8 +34,11 @@
 --                    whole server. new() raises when either is given.
 --                    Certificates are always verified (ssl_verify = true,
 --                    the host name as SNI), so https needs that directive.
---   low_speed_limit, low_speed_time are accepted and not applied: the
---                    read timeout (the time left of timeout) bounds a drip.
+--   low_speed_limit, low_speed_time are accepted and not applied. A drip
+--                    (bytes that keep coming slowly) ends at the first piece
+--                    read after the timeout: cosockets re-arm their read
+--                    timeout at every arrival, and resty.http reads up to
+--                    64 KiB per piece.
 -- Where it works: where cosockets do, the phases of the "resty" transport
 -- (rewrite, access, content, ngx.timer callbacks); elsewhere a call raises
 -- naming the phase, as "resty" does. evcp.new works anywhere.
@@ -158,7 +161,7 @@ end
 
 -- -> { method, scheme, host, port, target, headers = list of {name, value}, body, timeout }
 local function read_record(i, r, https_only)
-  if type(r) ~= "table" then bad(i, "must be a table, got " .. type(r)) end
+  if type(r) ~= "table" then error(("run: request %d must be a table, got %s"):format(i, type(r)), 0) end
   local method = rawget(r, "method")
   if method == nil then method = "GET" end
   if type(method) ~= "string" or #method < 1 or #method > 32 or method:find("[^%w!#$%%&'*+%-.^_`|~]") then
@@ -185,15 +188,17 @@ local function read_record(i, r, https_only)
   if hs ~= nil then
     if type(hs) ~= "table" then bad(i, "headers must be a table, got " .. type(hs)) end
     for k, v in next, hs do
-      if type(k) ~= "string" or #k < 1 or #k > 256 or k:find("[^%w!#$%%&'*+%-.^_`|~]") then
-        bad(i, "headers: a name must be an HTTP token of 1..256 bytes")
+      if type(k) ~= "string" then bad(i, "header names must be strings, got " .. type(k)) end
+      if type(v) ~= "string" then bad(i, "header values must be strings, got " .. type(v)) end
+      if #k < 1 or #k > 256 or k:find("[^%w!#$%%&'*+%-.^_`|~]") then
+        bad(i, "header name '" .. k .. "' must be an HTTP token of 1..256 bytes")
       end
-      if type(v) ~= "string" or #v > 65536 or v:find("[%z\r\n]") then
+      if #v > 65536 or v:find("[%z\r\n]") then
         bad(i, "headers: value of '" .. k .. "' must be a string without CR, LF or NUL, at most 64 KiB")
       end
       if FORBIDDEN[k:lower()] then bad(i, "headers: '" .. k .. "' belongs to the transport") end
       n = n + 1
-      if n > 100 then bad(i, "headers: at most 100") end
+      if n > 100 then bad(i, "more than 100 headers") end
       headers[n] = { k, v }
     end
   end
@@ -253,8 +258,12 @@ local function one(s, rec)
   if s.compress then headers["Accept-Encoding"] = "gzip" end
   c:set_timeouts(left(), left(), left())
   local path, query = rec.target:match("^([^?]*)%??(.*)$")
+  local body = rec.body
+  -- resty.http refuses a POST, PUT or PATCH without a body: an empty one
+  -- (Content-Length: 0) is what goes out
+  if body == nil and (rec.method == "POST" or rec.method == "PUT" or rec.method == "PATCH") then body = "" end
   local res
-  res, err = c:request({ method = rec.method, path = path, query = query, headers = headers, body = rec.body })
+  res, err = c:request({ method = rec.method, path = path, query = query, headers = headers, body = body })
   if not res then return give_up(kind_of(err), "request: " .. tostring(err)) end
   local status = res.status
   -- header fields: lower-case names, repeats joined
@@ -297,6 +306,11 @@ local function one(s, rec)
         return give_up(kind_of(rerr), "body: " .. tostring(rerr), status)
       end
       if chunk == nil then break end
+      -- cosockets re-arm the read timeout on every arrival: a drip is caught here
+      if now() > deadline then
+        if gz then gz.stop() end
+        return give_up("timeout", "body: the timeout passed while the body arrived", status)
+      end
       size = size + #chunk
       if size > max then
         if gz then gz.stop() end

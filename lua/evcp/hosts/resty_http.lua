@@ -258,12 +258,14 @@ local function one(s, rec)
   if s.compress then headers["Accept-Encoding"] = "gzip" end
   c:set_timeouts(left(), left(), left())
   local path, query = rec.target:match("^([^?]*)%??(.*)$")
-  local body = rec.body
+  local send_body = rec.body
   -- resty.http refuses a POST, PUT or PATCH without a body: an empty one
   -- (Content-Length: 0) is what goes out
-  if body == nil and (rec.method == "POST" or rec.method == "PUT" or rec.method == "PATCH") then body = "" end
+  if send_body == nil and (rec.method == "POST" or rec.method == "PUT" or rec.method == "PATCH") then
+    send_body = ""
+  end
   local res
-  res, err = c:request({ method = rec.method, path = path, query = query, headers = headers, body = body })
+  res, err = c:request({ method = rec.method, path = path, query = query, headers = headers, body = send_body })
   if not res then return give_up(kind_of(err), "request: " .. tostring(err)) end
   local status = res.status
   -- header fields: lower-case names, repeats joined

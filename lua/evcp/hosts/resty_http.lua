@@ -8,7 +8,9 @@
 -- connection (connect, request, body_reader, set_keepalive), the run's
 -- requests go side by side in ngx.thread.spawn light threads (at most
 -- max_parallel at once), and connections go back to nginx's keepalive pool
--- (set_keepalive), shared by every transport of the worker. Results are the
+-- (set_keepalive) under pool names of this transport's own, so a transport
+-- reuses its own connections only (as a curl transport does); after close()
+-- its idle ones wait out the keepalive time (60 s) in the pool. Results are the
 -- records core.curl_transport gives (lower-case header names, repeated
 -- fields joined with ", "; kinds timeout, network, tls, too_large, decode).
 --
@@ -244,7 +246,7 @@ local function one(s, rec)
   -- tcp first, so that a TLS failure is told apart from a network one
   local ok, err = c:connect({ scheme = rec.scheme, host = rec.host, port = rec.port, ssl_verify = true,
     ssl_server_name = tls and rec.host:gsub("^%[(.*)%]$", "%1") or nil, proxy_opts = s.proxy_opts,
-    pool_size = POOL_SIZE })
+    pool = s.pool .. rec.scheme .. "://" .. rec.host .. ":" .. rec.port, pool_size = POOL_SIZE })
   if not ok then
     return give_up(kind_of(err, true, tls and not tostring(err):find("connect", 1, true)
       and not tostring(err):find("refused", 1, true)), "connect: " .. tostring(err))
@@ -346,6 +348,7 @@ end
 
 ---------------------------------------------------------------------------
 
+local n_made = 0
 local Transport = {}
 local live = setmetatable({}, { __mode = "k" })
 
@@ -468,6 +471,8 @@ function M.new(curl_opts, host_opts)
     compress = opts.compress ~= false, user_agent = ua ~= "" and ua or nil, https_only = opts.https_only == true,
     proxy_opts = proxy,
   }
+  n_made = n_made + 1
+  s.pool = ("evcp%d:%s|"):format(n_made, tostring(opts.proxy or ""))
   local self = setmetatable({}, MT)
   live[self] = s
   return self

@@ -5,7 +5,7 @@
 -- this directory on lua_package_path only when no real resty.http is found
 -- (EVCP_RESTY_HTTP=/path/to/lua-resty-http/lib selects a real one).
 --   local c = http.new(); c:set_timeouts(connect_ms, send_ms, read_ms)
---   c:connect{scheme, host, port, ssl_verify, ssl_server_name, pool_size,
+--   c:connect{scheme, host, port, ssl_verify, ssl_server_name, pool, pool_size,
 --             proxy_opts = {http_proxy, https_proxy}}
 --   local res = c:request{method, path, query, headers, body}
 --     res.status, res.headers (name as received -> string, or a list of
@@ -15,7 +15,7 @@
 -- trailers, no pipelining, no request_uri, no unix sockets, no mTLS; a proxy
 -- is plain http (absolute-form targets; CONNECT tunnels for https); header
 -- lookups on res.headers are by the exact received name (the real one is
--- case-insensitive); the pool name is host:port:scheme:proxy only;
+-- case-insensitive); the default pool name is host:port:scheme:proxy only;
 -- interim 1xx answers are skipped.
 local _M = { _VERSION = "0.0-evcp-standin" }
 local mt = { __index = _M }
@@ -56,7 +56,7 @@ function _M.connect(self, o)
     phost, pport = parse_proxy(proxy)
     if not phost then return nil, "bad proxy URL: " .. tostring(proxy) end
   end
-  local pool = ("%s:%d:%s:%s"):format(host, port, scheme, proxy or "")
+  local pool = o.pool or ("%s:%d:%s:%s"):format(host, port, scheme, proxy or "")
   local ok, err = self.sock:connect(phost or host, pport or port, { pool = pool, pool_size = o.pool_size })
   if not ok then return nil, err end
   self.host, self.port, self.ssl = host, port, ssl

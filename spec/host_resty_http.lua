@@ -11,13 +11,10 @@ local M = {}
 -- cannot pass, and why; spec/45 does not read this yet (see the lead's diff)
 M.skip = {
   ["interim 1xx responses are skipped: headers of the final response only"] = "resty.http returns the 100",
-  ["reuses the connection across calls"] = "to be looked into (the rawserver logs no CONN)",
   ["GET: method, path and query bytes unchanged, the given headers, the User-Agent, nothing else"] =
     "resty.http writes an empty value as 'X-Empty: '",
-  ["one connection and handle, methods in turn: nothing of a request leaks into the next"] = "to be looked into",
-  ["a slow drip ends with the timeout"] = "cosockets re-arm the read timeout per arrival",
+  ["a slow drip ends with the timeout"] = "cosockets re-arm the read timeout per arrival; resty.http reads a body of one length in one piece",
   ["the low-speed limit aborts a drip long before the timeout"] = "no low-speed limit",
-  ["max_parallel 1 runs one at a time on one connection"] = "to be looked into (as reuse)",
   ["good edge values are taken"] = "ca_file is refused (lua_ssl_trusted_certificate)",
   ["HTTPS with HTTP/2 and gzip from nginx"] = "ca_file is refused; no HTTP/2",
   ["ca_file makes it trusted; a host name the certificate lacks is kind tls"] = "ca_file is refused",

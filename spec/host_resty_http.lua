@@ -10,7 +10,6 @@ local M = {}
 -- the cases of spec/45 that lua-resty-http 0.17.2 (checked with the real one)
 -- cannot pass, and why; spec/45 does not read this yet (see the lead's diff)
 M.skip = {
-  ["interim 1xx responses are skipped: headers of the final response only"] = "resty.http returns the 100",
   ["GET: method, path and query bytes unchanged, the given headers, the User-Agent, nothing else"] =
     "resty.http writes an empty value as 'X-Empty: '",
   ["a slow drip ends with the timeout"] = "cosockets re-arm the read timeout per arrival; resty.http reads a body of one length in one piece",

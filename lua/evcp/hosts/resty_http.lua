@@ -269,6 +269,15 @@ local function one(s, rec)
   local res
   res, err = c:request({ method = rec.method, path = path, query = query, headers = headers, body = send_body })
   if not res then return give_up(kind_of(err), "request: " .. tostring(err)) end
+  -- interim answers (100 Continue, 103 Early Hints): the final one follows
+  local interim = 0
+  while res.status >= 100 and res.status < 200 and res.status ~= 101 do
+    interim = interim + 1
+    if interim > 10 then return give_up("network", "more than 10 interim (1xx) answers", res.status) end
+    c:set_timeouts(left(), left(), left())
+    res, err = c:read_response({ method = rec.method, headers = {} })
+    if not res then return give_up(kind_of(err), "response: " .. tostring(err)) end
+  end
   local status = res.status
   -- header fields: lower-case names, repeats joined
   local out, fields, bytes = {}, 0, 0

@@ -16,7 +16,8 @@
 -- is plain http (absolute-form targets; CONNECT tunnels for https); header
 -- lookups on res.headers are by the exact received name (the real one is
 -- case-insensitive); the default pool name is host:port:scheme:proxy only;
--- interim 1xx answers are skipped.
+-- interim 1xx answers are skipped by request itself (read_response, which
+-- the real one needs to read past them, gives nothing more here).
 local _M = { _VERSION = "0.0-evcp-standin" }
 local mt = { __index = _M }
 
@@ -212,6 +213,11 @@ function _M.request(self, p)
     res.body_reader = function() return nil end
   end
   return res
+end
+
+--- read_response(params): here request has skipped the interim answers already
+function _M.read_response()
+  return nil, "the stand-in has no interim answer to read past"
 end
 
 return _M

@@ -14,8 +14,8 @@
 -- Limits (where the real one does more): no Expect: 100-continue, no
 -- trailers, no pipelining, no request_uri, no unix sockets, no mTLS; a proxy
 -- is plain http (absolute-form targets; CONNECT tunnels for https); header
--- lookups on res.headers are by the exact received name (the real one is
--- case-insensitive); the default pool name is host:port:scheme:proxy only;
+-- lookups on res.headers are by the first received spelling of a name (the
+-- real one is case-insensitive); the default pool name is host:port:scheme:proxy only;
 -- interim 1xx answers are skipped by request itself (read_response, which
 -- the real one needs to read past them, gives nothing more here).
 local _M = { _VERSION = "0.0-evcp-standin" }
@@ -63,7 +63,7 @@ function _M.connect(self, o)
   self.host, self.port, self.ssl = host, port, ssl
   self.keepalive = true
   if proxy and not ssl then
-    self.prefix = "http://" .. host .. ":" .. port
+    self.prefix = "http://" .. host .. (port == 80 and "" or ":" .. port)
   elseif proxy and self.sock:getreusedtimes() == 0 then
     local target = host .. ":" .. port
     local res, cerr = self:request({ method = "CONNECT", path = target, headers = { Host = target } })
@@ -115,8 +115,9 @@ local function reader_chunked(sock)
     if left == 0 then
       local line, err = sock:receive("*l")
       if not line then return nil, err end
-      local n = tonumber(line:match("^%s*(%x+)"), 16)
-      if n == nil then return nil, "bad chunk size line" end
+      local hex = line:match("^%s*(%x+)")
+      local n = hex and #hex <= 12 and tonumber(hex, 16)
+      if not n then return nil, "bad chunk size line" end
       if n == 0 then
         repeat -- trailer fields, up to the empty line
           line, err = sock:receive("*l")
@@ -176,12 +177,16 @@ function _M.request(self, p)
     if not status then return nil, "bad status line: " .. line:sub(1, 80) end
     status = tonumber(status)
     headers = {}
+    local names = {} -- lower-case name -> the first spelling seen (repeats join it, in order)
     while true do
       line, err = sock:receive("*l")
       if not line then return nil, err end
       if line == "" then break end
       local k, v = line:match("^([^:%s]+):%s*(.-)%s*$")
       if k then
+        local lk = k:lower()
+        k = names[lk] or k
+        names[lk] = k
         local old = headers[k]
         if old == nil then headers[k] = v
         elseif type(old) == "table" then old[#old + 1] = v

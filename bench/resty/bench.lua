@@ -5,10 +5,20 @@
 -- where a handler needs the data; EVCP_RESTY_FLOOR=thread decodes in the
 -- thread pool instead and passes only the id back): the same nginx (one worker, thread_pool evcp threads=4), the
 -- same emulator (EVCP_TEST_URL, else one started here), the same load
--- generator (wrk), in alternating rounds; the median of the rounds' ratios.
--- Prints one JSON line as bench/bench.lua does:
+-- generator (wrk), in rounds that run the floor, /evcp and /evcp-http
+-- (transport = "resty.http") back to back in a rotating order; the median of
+-- the rounds' ratios. Prints two JSON lines as bench/bench.lua does:
 --   {"bench": "resty-throughput", "runtime": "LuaJIT 2.1 (OpenResty)", "evcp": X,
---    "floor": Y, "unit": "req/s", "ratio": X / Y, "target": 0.80, "met": ratio >= 0.8}
+--    "floor": Y, "unit": "req/s", "ratio": X / Y, "ratio_min": .., "ratio_max": ..,
+--    "cpu_us": C, "floor_cpu_us": F, "target": 0.80, "met": ratio >= 0.8}
+--   {"bench": "resty-http-throughput", ...} (the same for resty.http)
+-- cpu_us is the nginx worker's CPU time per request (user + system, all its
+-- threads, from /proc): the work each path costs, which the machine's other
+-- load moves far less than it moves requests/s (on 2 shared cores the
+-- rounds' ratios spread over 0.5..1.2 while cpu_us stays within ~20%).
+-- EVCP_RESTY_DIAG=1 first prices the parts: the resty transport alone, the
+-- client alone (a canned answer), thread-pool tasks that move tables or
+-- strings only (diag_thread.lua).
 -- Run from the checkout: luajit bench/resty/bench.lua (spec/ and lua/ on
 -- LUA_PATH; see bench/run.sh). Environment: EVCP_RESTY_SECONDS (per round,
 -- default 4), EVCP_RESTY_ROUNDS (default 5), EVCP_RESTY_CONNECTIONS (wrk -c,

@@ -57,22 +57,33 @@ local function start_nginx(slow_url, fast_url)
     local app = require("app")
     app.configure(%s)
     app.phases.init = app.try("init")
+    app.phases.init_rh = app.try("init", "resty.http")
   }
   init_worker_by_lua_block {
     local app = require("app")
     app.phases.init_worker = app.try("init_worker")
-    ngx.timer.at(0, function() app.phases.timer = app.try("timer") end)
+    app.phases.init_worker_rh = app.try("init_worker", "resty.http")
+    ngx.timer.at(0, function()
+      app.phases.timer = app.try("timer")
+      app.phases.timer_rh = app.try("timer", "resty.http")
+    end)
   }]]):format(cfg),
     server = [[
     location = /ping { return 200 "pong"; }
     location = /lping { content_by_lua_block { ngx.say("pong") } }
     location = /lookup { content_by_lua_block { require("app").lookup() } }
     location = /call { content_by_lua_block { require("app").call() } }
+    location = /rh_keep { content_by_lua_block { require("app").rh_keep() } }
+    location = /rh_missing { content_by_lua_block { require("app").rh_missing() } }
+    # the upstream of the keepalive case: which connection, its how-manieth request
+    location = /conn { return 200 '{"items": [], "conn": "$connection", "n": "$connection_requests"}'; }
+    location ^~ /big/ { content_by_lua_block { ngx.print(("x"):rep(300000)) } }
     location = /phases { content_by_lua_block { require("app").show_phases() } }
     location = /filter {
       header_filter_by_lua_block {
         local r = require("app").try("header_filter")
         ngx.header["X-Try"] = r.value:sub(1, 300)
+        ngx.header["X-Try-RH"] = require("app").try("header_filter", "resty.http").value:sub(1, 300)
       }
       return 200 "x";
     }]],
@@ -108,8 +119,20 @@ local function call(s, msg)
   return cjson.decode(text)
 end
 
-describe("OpenResty: evcp with transport = 'resty' in a real nginx (one worker)", function()
+for _, T in ipairs({ "resty", "resty.http" }) do
+describe("OpenResty: evcp with transport = '" .. T .. "' in a real nginx (one worker)", function()
   local slow, fast, srv
+  local raw_call = call
+  -- a /call through a client of transport T (named apart from the other transport's)
+  local function call(s, msg) -- luacheck: ignore 431
+    msg.opts = msg.opts or {}
+    msg.opts.transport = msg.opts.transport or T
+    msg.name = T .. ":" .. msg.name
+    return raw_call(s, msg)
+  end
+  local RH = T == "resty.http"
+  local it_resty = RH and function() end or it
+  local it_rh = RH and it or function() end
 
   setup(function()
     slow = emulator("--script delay-2000,delay-2000,delay-2000,delay-2000")
@@ -126,7 +149,7 @@ describe("OpenResty: evcp with transport = 'resty' in a real nginx (one worker)"
     local t0 = clock()
     local pending, index = {}, {}
     for i = 1, 4 do
-      pending[i] = send(srv.port, "/lookup?id=" .. h.seed_cid)
+      pending[i] = send(srv.port, "/lookup?id=" .. h.seed_cid .. "&transport=" .. T)
       index[pending[i]] = i
     end
     local done, pings = {}, {}
@@ -173,7 +196,7 @@ describe("OpenResty: evcp with transport = 'resty' in a real nginx (one worker)"
     end
     assert.is_true(#pings >= 8, #pings)
     assert.is_true(worst < PING_LIMIT, ("slowest probe %.1f ms of %d"):format(worst * 1000, #pings))
-    print(("\n  [90] four 2 s lookups done after %.2f s; %d probes, slowest %.1f ms"):format(last, #pings,
+    print(("\n  [90 " .. T .. "] four 2 s lookups done after %.2f s; %d probes, slowest %.1f ms"):format(last, #pings,
       worst * 1000))
   end)
 
@@ -304,6 +327,7 @@ describe("OpenResty: evcp with transport = 'resty' in a real nginx (one worker)"
     local status, text = finish(send(srv.port, "/phases"))
     assert.equal(200, status)
     local p = cjson.decode(text)
+    if RH then p.init, p.init_worker, p.timer = p.init_rh, p.init_worker_rh, p.timer_rh end
     assert.is_false(p.init.ok)
     assert.matches("not possible in nginx's init phase", p.init.value, 1, true)
     assert.matches("content_by_lua", p.init.value, 1, true)
@@ -314,10 +338,79 @@ describe("OpenResty: evcp with transport = 'resty' in a real nginx (one worker)"
     assert.is_true(p.timer.ok, p.timer.value)
     assert.equal(h.seed_id, p.timer.value)
     local _, _, head = finish(send(srv.port, "/filter"))
+    head = head:match(RH and "X%-Try%-RH: ([^\r\n]*)" or "X%-Try: ([^\r\n]*)")
     assert.matches("not possible in nginx's header_filter phase", head, 1, true)
+    assert.matches("transport '" .. T .. "'", head, 1, true)
   end)
 
-  it("names a thread pool nginx lacks and what to add", function()
+  it_rh("keeps connections alive across runs (nginx's $connection and $connection_requests)", function()
+    local status, text = finish(send(srv.port, "/rh_keep?url=" .. srv.url .. "/conn"))
+    assert.equal(200, status, nx.log(srv))
+    local r = cjson.decode(text)
+    assert.is_nil(r.err, r.err)
+    -- three runs of one request: one connection, its requests in turn
+    local c1 = r.single[1].conn
+    local n1 = tonumber(r.single[1].n)
+    for i = 1, 3 do
+      assert.equal(c1, r.single[i].conn)
+      assert.equal(n1 + i - 1, tonumber(r.single[i].n))
+    end
+    -- then a run of 6 with max_parallel 2, twice: two connections serve all 12
+    local conns = {}
+    for _, b in ipairs(r.batch) do conns[b.conn] = true end
+    local n = 0
+    for _ in pairs(conns) do n = n + 1 end
+    assert.equal(12, #r.batch)
+    assert.is_true(n <= 3, n) -- the first connection may be one of them
+  end)
+
+  it_rh("gives timeout, network (refused), too_large and a 500 with HERE's body as the curl transport does",
+    function()
+    local port = require("rawserver_process").free_port() -- nothing listens there
+    local emu = emulator("--script 500,delay-3000")
+    local cases = {
+      { name = "500", opts = { max_attempts = 1 } },
+      { name = "timeout", opts = { timeout = 0.5, max_attempts = 1 } },
+      { name = "refused", opts = { base_url = "http://127.0.0.1:" .. port, max_attempts = 1 } },
+      { name = "too_large", opts = { max_body = 1024, max_attempts = 1, base_url = srv.url .. "/big" } },
+    }
+    local want, got = {}, {}
+    for i, case in ipairs(cases) do
+      local opts = { base_url = emu.url, api_key = KEY }
+      for k, v in pairs(case.opts) do opts[k] = v end
+      local c = evcp.new(opts)
+      local _, err = c:location(h.seed_cid)
+      c:close()
+      want[i] = { err.kind, err.status, err.code, err.message }
+    end
+    ep.stop(emu)
+    emu = emulator("--script 500,delay-3000")
+    for i, case in ipairs(cases) do
+      local opts = { base_url = emu.url }
+      for k, v in pairs(case.opts) do opts[k] = v end
+      local r = call(srv, { name = "e-" .. case.name, opts = opts, op = "location", args = { id = h.seed_cid } })
+      assert.is_nil(r.err.raised, r.err.raised)
+      got[i] = { r.err.kind, int(r.err.status), r.err.code, r.err.message }
+    end
+    ep.stop(emu)
+    assert.same({ "http", 500, "E629500" }, { want[1][1], want[1][2], want[1][3] })
+    assert.same({ "timeout", "network", "too_large" }, { want[2][1], want[3][1], want[4][1] })
+    for i = 1, #cases do
+      assert.same({ want[i][1], want[i][2], want[i][3] }, { got[i][1], got[i][2], got[i][3] }, cases[i].name)
+    end
+    assert.equal(want[1][4], got[1][4])
+  end)
+
+  it_rh("raises at evcp.new when resty.http cannot be required, naming lua-resty-http and 'resty'", function()
+    local status, text = finish(send(srv.port, "/rh_missing"))
+    assert.equal(200, status)
+    local r = cjson.decode(text)
+    assert.is_false(r.ok)
+    assert.matches("lua-resty-http", r.err, 1, true)
+    assert.matches("transport = 'resty'", r.err, 1, true)
+  end)
+
+  it_resty("names a thread pool nginx lacks and what to add", function()
     local r = call(srv, { name = "nopool", opts = { base_url = fast.url, thread_pool = "nosuch" }, op = "location",
       args = { id = h.seed_cid } })
     assert.matches("thread pool nosuch not found", r.err.raised, 1, true)
@@ -325,7 +418,16 @@ describe("OpenResty: evcp with transport = 'resty' in a real nginx (one worker)"
   end)
 end)
 
-describe("OpenResty: the resty transport outside nginx", function()
+end
+
+describe("OpenResty: the resty transports outside nginx", function()
+  it("resty.http raises a clear error naming what it needs", function()
+    local ok, err = pcall(evcp.new, { base_url = "http://127.0.0.1:9", api_key = "k", transport = "resty.http" })
+    assert.is_false(ok)
+    assert.matches("cosockets", err, 1, true)
+    assert.matches("transport = 'curl'", err, 1, true)
+  end)
+
   it("raises a clear error naming what it needs", function()
     local ok, err = pcall(evcp.new, { base_url = "http://127.0.0.1:9", api_key = "k", transport = "resty" })
     assert.is_false(ok)

@@ -21,6 +21,20 @@ function M.evcp()
   ngx.say(loc.id)
 end
 
+--- the same through transport = "resty.http" (lua-resty-http, cosockets)
+local hclient
+function M.evcp_http()
+  if hclient == nil then
+    hclient = require("evcp").new({ base_url = cfg.base_url, api_key = cfg.api_key, transport = "resty.http" })
+  end
+  local loc, err = hclient:location(cfg.id)
+  if loc == nil then
+    ngx.status = 502
+    return ngx.say(tostring(err))
+  end
+  ngx.say(loc.id)
+end
+
 local decode = require("cjson").decode
 
 function M.floor()
@@ -41,6 +55,39 @@ function M.floor_thread()
     return ngx.say(tostring(ok and err or id))
   end
   ngx.say(id)
+end
+
+-- diagnostics (EVCP_RESTY_DIAG=1 in bench.lua): the resty transport alone
+-- (no client), and the client alone (a canned answer, no transport)
+local rt
+function M.transport_only()
+  if rt == nil then rt = require("evcp.hosts.resty").new({ timeout = 10 }, {}) end
+  local res = rt:run({ { url = cfg.url, headers = { Accept = "application/json" } } })[1]
+  local doc = decode(res.body)
+  ngx.say(doc.id)
+end
+function M.cross_records()
+  local ok, a, b = ngx.run_worker_thread("evcp", "diag_thread", "records", 1, 1,
+    { { method = "GET", url = cfg.url, timeout = 10,
+      headers = { Accept = "application/json", ["X-Request-ID"] = "0a7b587c-1f07-4c91-9a9b-e8bcf322e2d3" } } })
+  ngx.say(ok and a and b[1].status)
+end
+function M.cross_strings()
+  local ok, a = ngx.run_worker_thread("evcp", "diag_thread", "strings", cfg.url)
+  ngx.say(ok and #a)
+end
+local cclient, canned
+function M.client_only()
+  if cclient == nil then
+    local t = require("evcp.hosts.resty").new({ timeout = 10 }, {})
+    canned = t:run({ { url = cfg.url, headers = { Accept = "application/json" } } })[1]
+    t:close()
+    local fake = { run = function() return { canned } end, sleep = function() end,
+      now = function() return ngx.now() end }
+    cclient = require("evcp").new({ base_url = cfg.base_url, api_key = cfg.api_key, transport = fake })
+  end
+  local loc = cclient:location(cfg.id)
+  ngx.say(loc.id)
 end
 
 return M

@@ -22,7 +22,9 @@ local function get_client()
     client = evcp.new({
       base_url = os.getenv("EVCP_URL"), -- nil: HERE's own
       api_key = os.getenv("EVCP_API_KEY"),
-      transport = "resty",
+      -- "resty" (libcurl on nginx's thread pool), or "resty.http" when
+      -- lua-resty-http is installed (cosockets; no thread pool used)
+      transport = os.getenv("EVCP_TRANSPORT") or "resty",
       timeout = 5,
     })
   end

@@ -7,7 +7,7 @@ local cjson = require("cjson.safe").new()
 
 local M = {}
 local cfg = {}
-local client          -- the worker's client for /lookup
+local lookup_clients = {} -- transport name -> the worker's client for /lookup
 local clients = {}    -- name -> client, for /call
 local logs = {}       -- name -> hook events since the last /call
 
@@ -33,10 +33,14 @@ local function plain_err(err)
     retryable = err.retryable, retry_after = err.retry_after, code = err.code, error = err.error }
 end
 
---- GET /lookup?id=ID: one client:location through the worker's client
+--- GET /lookup?id=ID[&transport=resty.http]: one client:location through
+-- the worker's client for that transport (default "resty")
 function M.lookup()
+  local name = ngx.var.arg_transport or "resty"
+  local client = lookup_clients[name]
   if client == nil then
-    client = evcp.new({ base_url = cfg.base_url, api_key = cfg.api_key, transport = "resty" })
+    client = evcp.new({ base_url = cfg.base_url, api_key = cfg.api_key, transport = name })
+    lookup_clients[name] = client
   end
   local id = ngx.unescape_uri(ngx.var.arg_id or "")
   local t0 = now()
@@ -98,9 +102,10 @@ function M.call()
 end
 
 --- a lookup in a phase where the resty transport cannot run: the error
-function M.try(where)
+function M.try(where, transport)
   local ok, err = pcall(function()
-    local c = evcp.new({ base_url = cfg.base_url, api_key = cfg.api_key, transport = "resty" })
+    local c = evcp.new({ base_url = cfg.phase_url or cfg.base_url, api_key = cfg.api_key,
+      transport = transport or "resty" })
     local loc, e = c:location(cfg.id)
     return loc and loc.id or tostring(e)
   end)
@@ -108,6 +113,43 @@ function M.try(where)
 end
 
 M.phases = {}
+
+--- GET /rh_missing: evcp.new{transport = "resty.http"} where require
+-- "resty.http" fails (as on a machine without lua-resty-http)
+function M.rh_missing()
+  local saved = package.loaded["resty.http"]
+  package.loaded["resty.http"] = nil
+  package.preload["resty.http"] = function() error("module 'resty.http' not found: (a test)") end
+  local ok, err = pcall(evcp.new, { base_url = cfg.base_url, api_key = cfg.api_key, transport = "resty.http" })
+  package.preload["resty.http"] = nil
+  package.loaded["resty.http"] = saved
+  reply({ ok = ok, err = tostring(err) })
+end
+
+--- GET /rh_keep?url=U: runs on a resty.http transport: three runs of one
+-- GET U, then two runs of six with max_parallel 2; the decoded answers
+function M.rh_keep()
+  local url = ngx.var.arg_url
+  local out = { single = {}, batch = {} }
+  local t = require("evcp.hosts.resty_http").new({ timeout = 5 }, {})
+  for i = 1, 3 do
+    local res = t:run({ { url = url } })[1]
+    if res.kind then out.err = res.kind .. ": " .. res.message break end
+    out.single[i] = cjson.decode(res.body)
+  end
+  t:close()
+  t = require("evcp.hosts.resty_http").new({ timeout = 5, max_parallel = 2 }, {})
+  for _ = 1, 2 do
+    local list = {}
+    for i = 1, 6 do list[i] = { url = url } end
+    for _, res in ipairs(t:run(list)) do
+      if res.kind then out.err = res.kind .. ": " .. res.message break end
+      out.batch[#out.batch + 1] = cjson.decode(res.body)
+    end
+  end
+  t:close()
+  reply(out)
+end
 
 --- GET /phases: what M.try gave in init, init_worker, a timer, a header filter
 function M.show_phases()

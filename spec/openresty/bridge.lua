@@ -9,11 +9,14 @@ local bridge = require("transport_bridge")
 local M = {}
 local transports = {}
 
-local function make(opts)
-  return require("evcp.hosts.resty").new(opts, {})
-end
+local MODULES = { resty = "evcp.hosts.resty", ["resty.http"] = "evcp.hosts.resty_http" }
 
-function M.handle()
+--- handle(transport): transport "resty" (default) or "resty.http"
+function M.handle(transport)
+  local module = MODULES[transport or "resty"]
+  local function make(opts)
+    return require(module).new(opts, {})
+  end
   ngx.req.read_body()
   local text = ngx.req.get_body_data()
   if text == nil then
@@ -29,7 +32,8 @@ function M.handle()
   if msg == nil then
     reply = { ok = false, error = "bridge: bad JSON: " .. tostring(err) }
   else
-    reply = bridge.server_op(msg, make, transports)
+    transports[module] = transports[module] or {}
+    reply = bridge.server_op(msg, make, transports[module])
   end
   local body, eerr = cjson.encode(reply)
   if body == nil then body = cjson.encode({ ok = false, error = "bridge: cannot encode: " .. tostring(eerr) }) end

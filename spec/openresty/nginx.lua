@@ -41,6 +41,23 @@ function M.env()
   return ""
 end
 
+--- the directory that gives `resty.http` to nginx (put on lua_package_path):
+-- EVCP_RESTY_HTTP (a real lua-resty-http's lib/), else nothing when a real
+-- one is installed where OpenResty or Debian keep Lua modules, else evcp's
+-- stand-in (spec/openresty/standin, see its header). M.resty_http_kind()
+-- says which: "real (path)", "installed", "stand-in".
+local RH_INSTALLED = { "/usr/local/openresty/lualib/resty/http.lua", "/usr/share/lua/5.1/resty/http.lua",
+  "/usr/local/share/lua/5.1/resty/http.lua" }
+function M.resty_http_lib()
+  local env = os.getenv("EVCP_RESTY_HTTP")
+  if env and env ~= "" then return (env:gsub("/$", "")), "real (" .. env .. ")" end
+  for _, f in ipairs(RH_INSTALLED) do
+    if rsp.sh("test -f " .. f) then return nil, "installed (" .. f .. ")" end
+  end
+  return ROOT .. "spec/openresty/standin", "stand-in"
+end
+function M.resty_http_kind() return select(2, M.resty_http_lib()) end
+
 --- M.conf(opts) -> nginx.conf text. opts: dir, port, threads (default 4),
 -- pool (default "evcp"), http (extra http-level directives), server
 -- (locations), main (extra main-context directives), workers (default 1),
@@ -49,6 +66,8 @@ function M.conf(o)
   local build = os.getenv("EVCP_BUILDJIT") or "build/luajit"
   if build:sub(1, 1) ~= "/" then build = ROOT .. build end
   local d = o.dir
+  local rh = M.resty_http_lib()
+  rh = rh and (rh .. "/?.lua;") or ""
   local modules = ""
   if rsp.sh("test -f " .. MODDIR .. "/ngx_http_lua_module.so") then
     modules = ("load_module %s/ndk_http_module.so;\nload_module %s/ngx_http_lua_module.so;\n")
@@ -85,7 +104,7 @@ http {
   }
 }
 ]]):format(o.workers or 1, d, d, o.pool or "evcp", o.threads or 4, o.main or "",
-    d, d, d, d, d, o.lua_path or "", ROOT, ROOT, ROOT, ROOT, build, o.http or "", o.port, o.server or "")
+    d, d, d, d, d, (o.lua_path or "") .. rh, ROOT, ROOT, ROOT, ROOT, build, o.http or "", o.port, o.server or "")
 end
 
 --- M.start(opts) -> s = {url, port, dir, pid, log}; raises (after stopping

@@ -146,6 +146,29 @@ local function release(s)
   if set.open == 0 then set.gen = set.gen + 1 end -- the threads drop their connections
 end
 
+local run1, outcome
+local gmatch = string.gmatch
+
+-- the headers of a record as "name\0value\0..." -> string ("" for none);
+-- false when they cannot be (not a table, a key or value that is not a
+-- string or holds a NUL): then the record crosses as a table and the curl
+-- transport in the thread judges it as it judges any record
+local function flatten(h)
+  if h == nil then return "" end
+  if type(h) ~= "table" then return false end
+  local parts, n = {}, 0
+  for k, v in next, h do
+    if type(k) ~= "string" or type(v) ~= "string" or k:find("\0", 1, true) or v:find("\0", 1, true) then
+      return false
+    end
+    parts[n + 1], parts[n + 2] = k, v
+    n = n + 2
+  end
+  if n == 0 then return false end -- an empty table: as the curl transport reads it
+  parts[n + 1] = ""
+  return table.concat(parts, "\0")
+end
+
 --- t:run(requests) -> results, as core.curl_transport's run
 function Transport.run(self, reqs)
   local s = open_state(self, "run")
@@ -157,11 +180,36 @@ function Transport.run(self, reqs)
   context_check("evcp (transport 'resty')")
   local set = s.set
   local rwt = ngx.run_worker_thread
+  local r1 = n == 1 and list[1]
+  local flat = r1 and type(r1) == "table" and flatten(r1.headers)
+  if flat ~= nil and flat ~= false then return run1(s, set, rwt, r1, flat) end
   local pok, tok, a, b = pcall(rwt, s.pool, WORKER, "run", set.id, set.gen, list)
   if pok and tok and a == false and b == NEED_OPTS then
     -- this thread VM has no transport for these options yet
     pok, tok, a, b = pcall(rwt, s.pool, WORKER, "run", set.id, set.gen, list, s.opts)
   end
+  return outcome(s, pok, tok, a, b)
+end
+
+-- one request (a lookup): its fields cross as separate values and its header
+-- table as one string (resty_worker.run1), results come back the same way
+function run1(s, set, rwt, r, flat)
+  if flat == "" then flat = nil end
+  local pok, tok, a, b, c, d, e = pcall(rwt, s.pool, WORKER, "run1", set.id, set.gen, r.method, r.url, flat,
+    r.body, r.timeout)
+  if pok and tok and a == false and b == NEED_OPTS then
+    pok, tok, a, b, c, d, e = pcall(rwt, s.pool, WORKER, "run1", set.id, set.gen, r.method, r.url, flat, r.body,
+      r.timeout, s.opts)
+  end
+  if not (pok and tok and a) then return outcome(s, pok, tok, a, b) end
+  if b == false then return { { kind = c, message = d, status = e } } end
+  if b == nil then return c end -- the results as a table (a header held a NUL)
+  local h = {}
+  for k, v in gmatch(c, "(%Z*)%z(%Z*)%z") do h[k] = v end
+  return { { status = b, headers = h, body = d } }
+end
+
+function outcome(s, pok, tok, a, b)
   if not pok then
     error(("evcp (transport 'resty'): ngx.run_worker_thread failed: %s (%s)"):format(tostring(tok), WHERE), 0)
   end
@@ -257,5 +305,5 @@ function M.new(curl_opts, host_opts)
   return self
 end
 
-M.phases, M.where = PHASES, WHERE
+M.phases, M.where, M.now = PHASES, WHERE, now
 return M

@@ -57,6 +57,38 @@ function M.run(key, gen, reqs, opts)
   return true, results
 end
 
+-- headers flattened for the crossing: "name\0value\0..." (names and values
+-- never hold NUL: the curl transport refuses them, and evcp.hosts.resty
+-- flattens only headers without one)
+local function unflatten(flat)
+  local h = {}
+  for k, v in flat:gmatch("(%Z*)%z(%Z*)%z") do h[k] = v end
+  return h
+end
+
+local concat = table.concat
+
+--- run1(key, gen, method, url, flat_headers, body, timeout [, opts]) ->
+-- true, status, flat_headers, body | true, false, kind, message, status |
+-- true, nil, results (a header holds a NUL) | false, message. One request,
+-- its fields as separate values and its header tables as strings: only
+-- strings and numbers cross the thread boundary (the common case: a lookup).
+function M.run1(key, gen, method, url, flat, body, timeout, opts)
+  local ok, results = M.run(key, gen, { { method = method, url = url, headers = flat and unflatten(flat) or nil,
+    body = body, timeout = timeout } }, opts)
+  if not ok then return false, results end
+  local r = results[1]
+  if r.kind then return true, false, r.kind, r.message, r.status end
+  local parts, n = {}, 0
+  for k, v in next, r.headers do
+    if k:find("\0", 1, true) or v:find("\0", 1, true) then return true, nil, results end
+    parts[n + 1], parts[n + 2] = k, v
+    n = n + 2
+  end
+  parts[n + 1] = ""
+  return true, r.status, concat(parts, "\0"), r.body
+end
+
 --- stats() -> the option sets this VM holds (for the specs)
 function M.stats()
   local keys = {}

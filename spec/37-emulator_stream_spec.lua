@@ -56,12 +56,6 @@ end
 local function unbase64(s) return sh_filter("base64 -d", s) end
 local function gunzip(s) return sh_filter("gzip -dc", s) end
 
-local function decode_message(m)
-  local gz = assert(unbase64(m.metaData.data), "bad base64")
-  local text = assert(gunzip(gz), "bad gzip")
-  return cjson.decode(text), text, gz
-end
-
 -- the same for many messages with one shell: a list of decoded documents
 local function decode_all(msgs)
   local dir = os.tmpname()

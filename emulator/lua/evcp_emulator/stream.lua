@@ -16,7 +16,7 @@
 local cjson = require("cjson").new()
 local query = require("evcp_emulator.query")
 
-local floor, format, concat, sub, byte = math.floor, string.format, table.concat,
+local floor, format, concat, ssub, byte = math.floor, string.format, table.concat,
   string.sub, string.byte
 
 local M = {}
@@ -120,8 +120,8 @@ local function base64(s)
     local n = a * 65536 + (b or 0) * 256 + (c or 0)
     local c1, c2 = floor(n / 262144) % 64, floor(n / 4096) % 64
     local c3, c4 = floor(n / 64) % 64, n % 64
-    out[#out + 1] = sub(B64, c1 + 1, c1 + 1) .. sub(B64, c2 + 1, c2 + 1)
-      .. (b and sub(B64, c3 + 1, c3 + 1) or "=") .. (c and sub(B64, c4 + 1, c4 + 1) or "=")
+    out[#out + 1] = ssub(B64, c1 + 1, c1 + 1) .. ssub(B64, c2 + 1, c2 + 1)
+      .. (b and ssub(B64, c3 + 1, c3 + 1) or "=") .. (c and ssub(B64, c4 + 1, c4 + 1) or "=")
   end
   return concat(out)
 end
@@ -283,13 +283,13 @@ local function message_object(k, fault)
   local gz, json = e.gz, e.json
   local data
   if fault == "msg-bad-gzip" then
-    gz = sub(gz, 1, 10) .. "this is not deflate data" .. sub(gz, -8)
+    gz = ssub(gz, 1, 10) .. "this is not deflate data" .. ssub(gz, -8)
   elseif fault == "msg-double-gzip" then
     gz = M.gzip(gz)
   elseif fault == "msg-gzip-bomb" then
     gz = M.gzip(string.rep("\0", 8 * 1048576))
   elseif fault == "msg-bad-json" then
-    json = sub(json, 1, floor(#json / 2))
+    json = ssub(json, 1, floor(#json / 2))
     gz = M.gzip(json)
   end
   local md = { '"partition":' .. cjson.encode(m.loc.rec.id),
@@ -300,7 +300,7 @@ local function message_object(k, fault)
     md[#md + 1] = '"dataHandle":"' .. handle_of(k) .. '"'
   else
     data = base64(gz)
-    if fault == "msg-bad-base64" then data = "!!" .. sub(data, 3, -2) .. "*" end
+    if fault == "msg-bad-base64" then data = "!!" .. ssub(data, 3, -2) .. "*" end
     md[#md + 1] = '"data":"' .. data .. '"'
   end
   md[#md + 1] = '"timestamp":' .. format("%.0f", floor(time_of(k) * 1000 + 0.5))
@@ -411,7 +411,7 @@ local function expire(st)
     end
     g.members = live
     -- a subscription's private group (no group.id) goes with it
-    if not used[name] and sub(name, 1, 17) == "emulator-private-" then st.groups[name] = nil end
+    if not used[name] and ssub(name, 1, 17) == "emulator-private-" then st.groups[name] = nil end
   end
 end
 
@@ -830,8 +830,8 @@ end
 
 -- ---- routing ---------------------------------------------------------------------------
 function M.route(path)
-  local a = sub(path, 1, 8)
-  return a == "/lookup/" or a == "/stream/" or sub(path, 1, 6) == "/node/" or a == "/blob/v1"
+  local a = ssub(path, 1, 8)
+  return a == "/lookup/" or a == "/stream/" or ssub(path, 1, 6) == "/node/" or a == "/blob/v1"
 end
 
 local function unescape(s) return query.url_unescape(s, true) end

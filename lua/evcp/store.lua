@@ -169,12 +169,35 @@ function Store:apply(u)
     self.last_s, self.last_ts, self.last_tn = lu, ts, tn
   end
   local p, o = u.partition, u.offset
-  if p ~= nil or o ~= nil then
-    msg = bad_count(p, "partition", MAX_PARTITION) or bad_count(o, "offset", MAX_OFFSET)
-    if msg then return invalid(msg) end
+  if (p ~= nil and (type(p) ~= "number" or p % 1 ~= 0 or p < 0 or p > MAX_PARTITION))
+    or (o ~= nil and (type(o) ~= "number" or o % 1 ~= 0 or o < 0 or o > MAX_OFFSET)) then
+    -- (NaN fails `% 1 ~= 0`: NaN ~= 0)
+    return invalid(bad_count(p, "partition", MAX_PARTITION) or bad_count(o, "offset", MAX_OFFSET))
   end
   if rec then
-    if not newer(ts, tn, rank, rec.ts, rec.tn, rec.s and RANK[rec.s] or 0) then return false end
+    local old = rec.s
+    if not newer(ts, tn, rank, rec.ts, rec.tn, old and RANK[old] or 0) then return false end
+    if lid == rec.l and st and old then
+      -- the common case, same location, listed before and after: move one
+      -- count between statuses (and groups' available counts) in place
+      if old ~= st then
+        local L = self.locs[lid]
+        local by = L.by
+        by[old] = by[old] - 1
+        by[st] = (by[st] or 0) + 1
+        local g = rec.g
+        if g and (old == "available" or st == "available") then
+          local d = st == "available" and 1 or -1
+          local groups = L.groups
+          for i = 1, #g do
+            local G = groups[g[i]]
+            G.available = G.available + d
+          end
+        end
+      end
+      rec.s, rec.r, rec.u, rec.ts, rec.tn, rec.p, rec.o = st, raw, lu, ts, tn, p, o
+      return true
+    end
     count(self, rec, -1)
     if lid ~= rec.l then rec.g = nil end -- its groups were those of the other location
     rec.l, rec.s, rec.r, rec.u, rec.ts, rec.tn, rec.p, rec.o = lid, st, raw, lu, ts, tn, p, o

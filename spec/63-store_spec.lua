@@ -41,9 +41,27 @@ local function write(path, text)
 end
 
 describe("evcp.store #store", function()
+  for _, backend in ipairs({ "tables", "shared dict" }) do
+  local fresh = {}
+  -- a store of this backend (a fake ngx.shared dict for the shared one:
+  -- spec/64 runs the real one in nginx)
+  local function new_store(o)
+    o = o or {}
+    if backend == "shared dict" then
+      o.shared = require("store_resty.fakedict").new()
+      fresh[#fresh + 1] = o.shared
+    end
+    return evcp_store.new(o)
+  end
+  local function restore(path, o)
+    o = o or {}
+    if backend == "shared dict" then o.shared = require("store_resty.fakedict").new() end
+    return evcp_store.restore(path, o)
+  end
+  describe("(" .. backend .. ")", function()
   describe("apply", function()
     it("keeps the newest update of each EVSE and ignores older ones", function()
-      local s = evcp_store.new()
+      local s = new_store()
       assert.is_true(s:apply(upd(1, "available", BASE)))
       assert.is_false(s:apply(upd(1, "charging", BASE - 1)))
       assert.equal("available", s:evse(evse(1)).status)
@@ -55,7 +73,7 @@ describe("evcp.store #store", function()
     end)
 
     it("compares times with offsets and fractions as instants", function()
-      local s = evcp_store.new()
+      local s = new_store()
       assert.is_true(s:apply(upd(1, "available", "2026-12-01T10:00:00Z")))
       -- 11:30+02:00 is 09:30Z: older
       assert.is_false(s:apply(upd(1, "charging", "2026-12-01T11:30:00+02:00")))
@@ -75,12 +93,12 @@ describe("evcp.store #store", function()
 
     it("breaks a tie of equal times the same way whatever the order", function()
       for _, order in ipairs({ { "available", "outOfOrder" }, { "outOfOrder", "available" } }) do
-        local s = evcp_store.new()
+        local s = new_store()
         s:apply(upd(1, order[1], BASE))
         s:apply(upd(1, order[2], BASE))
         assert.equal("outOfOrder", s:evse(evse(1)).status, "the less good news wins a tie")
       end
-      local s = evcp_store.new()
+      local s = new_store()
       assert.is_true(s:apply(upd(1, "charging", BASE)))
       assert.is_false(s:apply(upd(1, "charging", BASE)), "a duplicate changes nothing")
     end)
@@ -109,7 +127,7 @@ describe("evcp.store #store", function()
         w.by[b.st] = (w.by[b.st] or 0) + 1
       end
       for round = 1, 3 do
-        local s = evcp_store.new()
+        local s = new_store()
         local shuffled = {}
         for i, u in ipairs(list) do shuffled[i] = u end
         for i = #shuffled, 2, -1 do
@@ -132,7 +150,7 @@ describe("evcp.store #store", function()
     end)
 
     it("moves an EVSE whose newer update names another location", function()
-      local s = evcp_store.new()
+      local s = new_store()
       s:apply(upd(1, "available", BASE, L1))
       s:apply(upd(1, "available", BASE + 5, L2))
       assert.equal(0, s:counts(L1).total)
@@ -140,7 +158,7 @@ describe("evcp.store #store", function()
     end)
 
     it("keeps statuses without a v3 spelling out of the totals", function()
-      local s = evcp_store.new()
+      local s = new_store()
       assert.is_true(s:apply({ location_id = L1, evse_id = evse(1), raw_status = "PLANNED",
         last_updated = ts(BASE) }))
       s:apply(upd(2, "available", BASE))
@@ -153,7 +171,7 @@ describe("evcp.store #store", function()
     end)
 
     it("refuses hostile updates with nil, err and keeps going", function()
-      local s = evcp_store.new()
+      local s = new_store()
       local bad = {
         { evse_id = 5 }, { evse_id = {} }, { evse_id = "" }, { evse_id = ("x"):rep(257) },
         { evse_id = "a\0b" }, { location_id = true }, { location_id = ("y"):rep(300) },
@@ -183,7 +201,7 @@ describe("evcp.store #store", function()
     end)
 
     it("stops at max_evses with kind 'full' and still updates the EVSEs it has", function()
-      local s = evcp_store.new({ max_evses = 3 })
+      local s = new_store({ max_evses = 3 })
       for n = 1, 3 do assert.is_true(s:apply(upd(n, "available", BASE))) end
       local ok, err = s:apply(upd(4, "available", BASE))
       assert.is_nil(ok)
@@ -193,7 +211,7 @@ describe("evcp.store #store", function()
     end)
 
     it("apply_many counts what it applied and lists what it refused", function()
-      local s = evcp_store.new()
+      local s = new_store()
       local list = { upd(1, "available", BASE), "junk", upd(1, "charging", BASE - 5),
         upd(2, "charging", "never"), upd(3, "blocked", BASE) }
       local n, errs = s:apply_many(list)
@@ -209,7 +227,7 @@ describe("evcp.store #store", function()
     end)
 
     it("raises for misuse, naming the function", function()
-      local s = evcp_store.new()
+      local s = new_store()
       assert.has_error(function() s:apply("x") end, "evcp.store:apply: argument #1 (update) must be a table, got string")
       assert.has_error(function() s.apply(nil, {}) end)
       assert.has_error(function() s:apply_many(5) end)
@@ -237,7 +255,7 @@ describe("evcp.store #store", function()
 
   describe("changed_since", function()
     it("lists the EVSEs changed after T, oldest first, bounded, with paging", function()
-      local s = evcp_store.new()
+      local s = new_store()
       for n = 1, 10 do s:apply(upd(n, "available", BASE + n, n > 5 and L2 or L1)) end
       s:apply(upd(11, "charging", BASE + 8)) -- a tie with evse 8, in another location
       local list, more = s:changed_since(ts(BASE + 7))
@@ -273,7 +291,7 @@ describe("evcp.store #store", function()
       local doc = loc_doc()
       local v3 = require("evcp").v3
       local loc = assert(v3.parse(h.fixture("seed-001-evses.json")))
-      local a, b = evcp_store.new(), evcp_store.new()
+      local a, b = new_store(), new_store()
       local n1, e1 = a:apply_location(loc)
       local n2, e2 = b:apply_location(doc)
       assert.is_nil(e1)
@@ -318,7 +336,7 @@ describe("evcp.store #store", function()
 
     it("gives the same picture as the equivalent stream updates", function()
       local doc = loc_doc()
-      local a, b = evcp_store.new(), evcp_store.new()
+      local a, b = new_store(), new_store()
       a:apply_location(doc)
       local status = require("evcp.status")
       for _, e in ipairs(doc.evses) do
@@ -348,7 +366,7 @@ describe("evcp.store #store", function()
 
     it("EVSEs known only from the stream belong to no group until a lookup", function()
       local doc = loc_doc()
-      local s = evcp_store.new()
+      local s = new_store()
       local e1 = doc.evses[1]
       s:apply({ location_id = doc.id, evse_id = e1.id, status = "available", raw_status = "AVAILABLE",
         last_updated = "2020-01-01T00:00:00Z" })
@@ -362,7 +380,7 @@ describe("evcp.store #store", function()
       local doc = loc_doc()
       doc.evses[2].modified = "garbage"
       doc.evses[3].id = nil
-      local s = evcp_store.new()
+      local s = new_store()
       local n, errs = s:apply_location(doc)
       assert.equal(#doc.evses - 2, n)
       assert.equal(2, errs.count)
@@ -377,7 +395,7 @@ describe("evcp.store #store", function()
   describe("snapshot and restore", function()
     it("writes picture and offsets atomically and reads them back", function()
       local path, dir = tmp_path("status.snap")
-      local s = evcp_store.new()
+      local s = new_store()
       s:apply_location(h.decode(h.fixture("seed-001-evses.json")))
       for n = 1, 50 do s:apply(upd(n, n % 2 == 0 and "available" or "charging", BASE + n, L1, { partition = n % 4, offset = n })) end
       s:apply({ location_id = L2, evse_id = evse(99), raw_status = "REMOVED", last_updated = ts(BASE) })
@@ -388,7 +406,7 @@ describe("evcp.store #store", function()
       local listing = p:read("*a")
       p:close()
       assert.equal("status.snap\n", listing)
-      local r = assert(evcp_store.restore(path))
+      local r = assert(restore(path))
       assert.same(s:offsets(), r:offsets())
       assert.equal(s:size(), r:size())
       for _, lid in ipairs({ L1, L2, h.seed_id }) do
@@ -400,7 +418,7 @@ describe("evcp.store #store", function()
       -- a second snapshot replaces the first
       s:apply(upd(1, "blocked", BASE + 1000))
       assert.is_true(s:snapshot(path))
-      assert.equal("blocked", assert(evcp_store.restore(path)):evse(evse(1)).status)
+      assert.equal("blocked", assert(restore(path)):evse(evse(1)).status)
       os.execute("rm -rf " .. h.shell_quote(dir))
     end)
 
@@ -415,11 +433,11 @@ describe("evcp.store #store", function()
           { partition = i % 2, offset = math.floor((i - 1) / 2) })
       end
       -- the reference: a store that saw each update once
-      local once = evcp_store.new()
+      local once = new_store()
       once:apply_many(stream)
       -- the restarted one: the first 250 updates, offsets, snapshot, restart
       local path, dir = tmp_path("restart.snap")
-      local first = evcp_store.new()
+      local first = new_store()
       local last = {}
       for i = 1, 250 do
         first:apply(stream[i])
@@ -429,7 +447,7 @@ describe("evcp.store #store", function()
       assert.is_true(first:snapshot(path))
       first = nil
       collectgarbage()
-      local again = assert(evcp_store.restore(path))
+      local again = assert(restore(path))
       local offs = again:offsets()
       assert.same(last, offs)
       -- redelivery: from 10 offsets before each committed one (at least once)
@@ -444,7 +462,7 @@ describe("evcp.store #store", function()
 
     it("refuses truncated, corrupt and hostile files with nil, err, running nothing", function()
       local path, dir = tmp_path("good.snap")
-      local s = evcp_store.new()
+      local s = new_store()
       for n = 1, 5 do s:apply(upd(n, "available", BASE + n)) end
       s:set_offsets({ [3] = 9 })
       assert.is_true(s:snapshot(path))
@@ -488,24 +506,24 @@ describe("evcp.store #store", function()
       }
       for name, text in pairs(cases) do
         write(path, text)
-        local r, err = evcp_store.restore(path)
+        local r, err = restore(path)
         assert.is_nil(r, name)
         assert.is_true(require("evcp").is_error(err), name)
         assert.is_string(err.message, name)
       end
       assert.is_nil(_G.SPEC63_RAN)
       -- missing file, a directory, too large
-      local r, err = evcp_store.restore(dir .. "/nothing-here")
+      local r, err = restore(dir .. "/nothing-here")
       assert.is_nil(r)
       assert.equal("io", err.kind)
-      assert.is_nil((evcp_store.restore(dir)))
+      assert.is_nil((restore(dir)))
       write(path, good)
-      assert.is_nil((evcp_store.restore(path, { max_bytes = 100 })))
+      assert.is_nil((restore(path, { max_bytes = 100 })))
       -- a snapshot of more EVSEs than the new store's max_evses
-      r, err = evcp_store.restore(path, { max_evses = 2 })
+      r, err = restore(path, { max_evses = 2 })
       assert.is_nil(r)
       assert.equal("full", err.kind)
-      assert.is_not_nil(evcp_store.restore(path))
+      assert.is_not_nil(restore(path))
       -- a directory that cannot be written: nil, err, and the old file stays
       r, err = s:snapshot(dir .. "/no/such/dir/x.snap")
       assert.is_nil(r)
@@ -513,6 +531,9 @@ describe("evcp.store #store", function()
       os.execute("rm -rf " .. h.shell_quote(dir))
     end)
   end)
+
+  end)
+  end
 
   describe("against the emulator's locations", function()
     local db_ids

@@ -175,11 +175,14 @@ function M.read(store, path, max_bytes)
     end
     offsets[p] = o
   end
+  local seen = {}
   for i = 1, n do
     line, msg = next_line()
     if not line then return fail("invalid", msg or ("the snapshot is truncated after " .. (i - 1) .. " records")) end
     local u, groups = record(line)
     if not u then return fail("invalid", "line " .. lineno .. ": " .. groups) end
+    if seen[u.evse_id] then return fail("invalid", "line " .. lineno .. ": the snapshot names an EVSE twice") end
+    if type(u.evse_id) == "string" then seen[u.evse_id] = true end
     local ok, err = store:_put(u, groups)
     if not ok then return fail(err.kind == "full" and "full" or "invalid", "line " .. lineno .. ": " .. tostring(err.message)) end
   end
@@ -190,7 +193,6 @@ function M.read(store, path, max_bytes)
     return fail("invalid", "the snapshot's end line does not match its header")
   end
   if pos <= #text then return fail("invalid", "the snapshot has data after its end line") end
-  if store:size() ~= n then return fail("invalid", "the snapshot names an EVSE twice") end
   store:set_offsets(offsets)
   return store
 end

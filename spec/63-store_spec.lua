@@ -445,7 +445,7 @@ describe("evcp.store #store", function()
       end
       first:set_offsets(last)
       assert.is_true(first:snapshot(path))
-      first = nil
+      first = nil -- luacheck: ignore 311
       collectgarbage()
       local again = assert(restore(path))
       local offs = again:offsets()

@@ -13,9 +13,9 @@
 -- OpenResty lua_shared_dict that every worker of nginx sees
 -- (lua/evcp/store/shared.lua). Which update wins, the group keys, the
 -- snapshot format and the limits: docs/API.md, "evcp.store".
-local type, tostring, pairs, setmetatable, getmetatable, error, pcall, next =
-  type, tostring, pairs, setmetatable, getmetatable, error, pcall, next
-local sort, concat = table.sort, table.concat
+local type, tostring, pairs, setmetatable, getmetatable, error, select =
+  type, tostring, pairs, setmetatable, getmetatable, error, select
+local sort = table.sort
 local common = require("evcp.store.common")
 local errors = require("evcp.error")
 
@@ -379,7 +379,8 @@ local function changed_args(self, fname, t, opts)
   if type(opts) ~= "table" then raise(":" .. fname, "options must be a table, got " .. type(opts), 4) end
   for k in pairs(opts) do
     if not CHANGED_OPTS[k] then
-      raise(":" .. fname, "option '" .. tostring(k) .. "' is not known (known options: after_id, limit, location_id)", 4)
+      raise(":" .. fname, "option '" .. tostring(k)
+        .. "' is not known (known options: after_id, limit, location_id)", 4)
     end
   end
   local limit = opts.limit or M.DEFAULT_LIMIT

@@ -52,10 +52,12 @@ local function encode(r)
     r.p and num(r.p) or "", r.o and num(r.o) or "", r.g and concat(r.g, "\30") or "" }, "\31")
 end
 
+local RECORD_PATTERN = "^" .. ("([^\31]*)\31"):rep(8) .. "([^\31]*)$"
+
 local function decode(eid, v)
   if type(v) ~= "string" then return nil end
   local ts, tn, s, r, u, l, p, o, g =
-    v:match("^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$")
+    v:match(RECORD_PATTERN)
   if not ts then return nil end
   local groups = false
   if g ~= "" then

@@ -184,7 +184,9 @@ function M.read(store, path, max_bytes)
     if seen[u.evse_id] then return fail("invalid", "line " .. lineno .. ": the snapshot names an EVSE twice") end
     if type(u.evse_id) == "string" then seen[u.evse_id] = true end
     local ok, err = store:_put(u, groups)
-    if not ok then return fail(err.kind == "full" and "full" or "invalid", "line " .. lineno .. ": " .. tostring(err.message)) end
+    if not ok then
+      return fail(err.kind == "full" and "full" or "invalid", "line " .. lineno .. ": " .. tostring(err.message))
+    end
   end
   line, msg = next_line()
   if not line then return fail("invalid", msg or "the snapshot is truncated (no end line)") end

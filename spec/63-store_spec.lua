@@ -598,6 +598,60 @@ describe("evcp.store #store", function()
       assert.is_true(checked > 50 and with_groups > 10)
     end)
 
+    it("with statuses changing: an older lookup applied after a newer one changes nothing", function()
+      local emu = ep.start("--status-interval 2 --api-key " .. h.key)
+      local ok, err = pcall(function()
+        local list = ids(40)
+        local c = h.client({ base_url = emu.url })
+        local function digest(items)
+          local parts = {}
+          for _, it in ipairs(items) do
+            for _, e in ipairs(it.evses) do parts[#parts + 1] = e.id .. e.status .. e.modified end
+          end
+          return table.concat(parts, ",")
+        end
+        local function raw_at(url)
+          local res = ep.request({ url = url }, "/v3/locations?ids=" .. table.concat(list, ",")
+            .. "&fields=evses&apiKey=" .. h.key)
+          assert.equal(200, res.status)
+          return res.json.items
+        end
+        -- a lookup, and the raw answer of the same status step (asked before and after it)
+        local function lookup()
+          for _ = 1, 5 do
+            local before = raw_at(emu.url)
+            local res = assert(c:locations(list, { fields = { "evses" } }))
+            local after = raw_at(emu.url)
+            if digest(before) == digest(after) then return res.items, after end
+          end
+          error("the emulator's statuses kept changing under the lookup")
+        end
+        local old_items, old_raw = lookup()
+        os.execute("sleep 2.2")
+        local new_items, new_raw = lookup()
+        assert.are_not.equal(digest(old_raw), digest(new_raw), "statuses changed between the lookups")
+        c:close()
+        for _, order in ipairs({ { old_items, new_items }, { new_items, old_items } }) do
+          local s = evcp_store.new()
+          for _, items in ipairs(order) do
+            for _, loc in ipairs(items) do s:apply_location(loc) end
+          end
+          for _, it in ipairs(new_raw) do
+            local total, avail = 0, 0
+            for _, e in ipairs(it.evses) do
+              total = total + 1
+              if e.status == "available" then avail = avail + 1 end
+              assert.equal(e.status, s:evse(e.id).status)
+            end
+            assert.equal(total, s:counts(it.id).total)
+            assert.equal(avail, s:counts(it.id).available)
+          end
+        end
+      end)
+      ep.stop(emu)
+      assert(ok, err)
+    end)
+
     it("reads the groups' own references the same way (fields with connectorGroups)", function()
       local list = ids(40)
       local c = h.client()

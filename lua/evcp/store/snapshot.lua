@@ -25,8 +25,11 @@ local function fail(kind, msg)
 end
 
 -- the temporary file's name: next to path, unlikely to be anyone else's
+-- (the time, a random number and a counter of this Lua state's snapshots)
+local made = 0
 local function temp_name(path)
-  return ("%s.tmp-%d-%06d"):format(path, os.time(), math.random(0, 999999))
+  made = made + 1
+  return ("%s.tmp-%d-%06d-%d"):format(path, os.time(), math.random(0, 999999), made)
 end
 
 function M.write(store, path)

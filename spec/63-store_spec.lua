@@ -535,6 +535,23 @@ describe("evcp.store #store", function()
   end)
   end
 
+  it("loads without touching globals", function()
+    local before = {}
+    for k in pairs(_G) do before[k] = true end
+    for _, m in ipairs({ "evcp.store", "evcp.store.common", "evcp.store.shared", "evcp.store.snapshot" }) do
+      package.loaded[m] = nil
+    end
+    local fresh = require("evcp.store")
+    local s = fresh.new()
+    s:apply(upd(1, "available", BASE))
+    local path, dir = tmp_path("g.snap")
+    assert.is_true(s:snapshot(path))
+    assert.is_not_nil(fresh.restore(path))
+    fresh.new({ shared = require("store_resty.fakedict").new() }):apply(upd(1, "available", BASE))
+    for k in pairs(_G) do assert.is_true(before[k] ~= nil, "new global: " .. tostring(k)) end
+    os.execute("rm -rf " .. h.shell_quote(dir))
+  end)
+
   describe("against the emulator's locations", function()
     local db_ids
     local function ids(n)

@@ -123,13 +123,6 @@ function M.split_epoch(t)
   return sec, ns
 end
 
---- seconds, nanoseconds -> an RFC 3339 string in UTC
-function M.format_time(sec, ns)
-  local s = os.date("!%Y-%m-%dT%H:%M:%S", sec)
-  if ns ~= 0 then s = s .. format(".%09d", ns):gsub("0+$", "") end
-  return s .. "Z"
-end
-
 --- Whether an update (ts, tn, rank) beats what is held (rs, rn, rrank).
 function M.newer(ts, tn, rank, rs, rn, rrank)
   if ts ~= rs then return ts > rs end

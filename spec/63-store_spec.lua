@@ -172,6 +172,10 @@ describe("evcp.store #store", function()
 
     it("refuses hostile updates with nil, err and keeps going", function()
       local s = new_store()
+      -- valid dates first (a cache of days must not let a bad date through)
+      for _, t in ipairs({ "2027-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2028-02-29T00:00:00Z" }) do
+        assert.is_true(new_store():apply(upd(9, "available", t)))
+      end
       local bad = {
         { evse_id = 5 }, { evse_id = {} }, { evse_id = "" }, { evse_id = ("x"):rep(257) },
         { evse_id = "a\0b" }, { location_id = true }, { location_id = ("y"):rep(300) },
@@ -179,7 +183,8 @@ describe("evcp.store #store", function()
         { raw_status = ("R"):rep(65) }, { raw_status = {} },
         { last_updated = 0 / 0 }, { last_updated = BASE }, { last_updated = "yesterday" },
         { last_updated = "2026-12-01T10:00:00" }, { last_updated = "2026-13-01T10:00:00Z" },
-        { last_updated = "2026-12-32T10:00:00Z" }, { last_updated = "2026-12-01T24:00:00Z" },
+        { last_updated = "2026-12-32T10:00:00Z" }, { last_updated = "2026-17-01T10:00:00Z" },
+        { last_updated = "2026-00-10T10:00:00Z" }, { last_updated = "2026-02-29T10:00:00Z" }, { last_updated = "2026-12-01T24:00:00Z" },
         { last_updated = "2026-12-01T10:00:00+25:00" }, { last_updated = "2026-12-01T10:00:00.Z" },
         { last_updated = "2026-12-01T10:00:00Zjunk" }, { last_updated = ("2026-12-01T10:00:00.") .. ("1"):rep(100) .. "Z" },
         { partition = -1 }, { partition = 1.5 }, { offset = 0 / 0 }, { offset = "7" }, { partition = 2 ^ 40 },

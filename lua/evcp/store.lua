@@ -19,8 +19,8 @@ local sort = table.sort
 local common = require("evcp.store.common")
 local errors = require("evcp.error")
 
-local RANK, parse_time, newer, invalid, bad_id, bad_count =
-  common.RANK, common.parse_time, common.newer, common.invalid, common.bad_id, common.bad_count
+local RANK, parse_time, invalid, bad_id, bad_count =
+  common.RANK, common.parse_time, common.invalid, common.bad_id, common.bad_count
 local MAX_ID, MAX_STATUS, MAX_PARTITION, MAX_OFFSET =
   common.MAX_ID, common.MAX_STATUS, common.MAX_PARTITION, common.MAX_OFFSET
 
@@ -179,7 +179,18 @@ function Store:apply(u)
   end
   if rec then
     local old = rec[3]
-    if not newer(ts, tn, rank, rec[6], rec[7], old and RANK[old] or 0) then return false end
+    -- newer(): inlined, this is the hot path
+    local rts = rec[6]
+    if ts ~= rts then
+      if ts < rts then return false end
+    else
+      local rtn = rec[7]
+      if tn ~= rtn then
+        if tn < rtn then return false end
+      elseif rank <= (old and RANK[old] or 0) then
+        return false
+      end
+    end
     if lid == rec[2] and st and old then
       -- the common case, same location, listed before and after: move one
       -- count between statuses (and groups' available counts) in place

@@ -33,6 +33,7 @@ M.v2 = require("evcp.v2")
 M.connectors = require("evcp.connectors")
 M.status = require("evcp.status")
 M.tesla = require("evcp.tesla")
+M.store = require("evcp.store")
 M.error = errors
 M.is_error = errors.is
 --- evcp.response(result) -> {status, request_id, correlation_id, attempts, url [, requests]} | nil:

@@ -633,6 +633,27 @@ describe("emulator EV status stream, --script and several workers", function()
   end)
 end)
 
+describe("emulator EV status stream after a gzip-bomb fault in the same worker", function()
+  -- the bomb and the stream's messages share one zlib binding (once two cdefs of the same
+  -- zlib functions with different struct types made the stream's gzip raise here)
+  it("still encodes its messages (--workers 1)", function()
+    local emu = start("--workers 1")
+    local res = http("GET", emu.url .. "/v3/health?apiKey=k1", nil, nil,
+      { ["X-Emulator-Fault"] = "gzip-bomb" })
+    assert.equal("too_large", res.kind) -- the transport inflated the bomb past max_body
+    local sub
+    res, sub = subscribe(emu, "serial")
+    assert.equal(201, res.status, res.body)
+    res = poll(sub, "serial")
+    assert.equal(200, res.status, res.body)
+    local msgs = json(res).messages
+    assert.is_true(#msgs > 0)
+    assert.equal(#msgs, #decode_all(msgs))
+    unsubscribe(sub, "serial")
+    ep.stop(emu)
+  end)
+end)
+
 describe("emulator EV status stream while it runs", function()
   it("v3 shows, for every EVSE, the status of a published message with that last_updated", function()
     local emu = ep.start("--data " .. FIXTURE .. " --status-interval 0 --api-key k1 --token T1"

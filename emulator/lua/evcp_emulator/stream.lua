@@ -12,9 +12,10 @@
 --                                -> status, body, headers
 --   stream.messages(p, from, n)  the encoded messages of partition p (tests, tools)
 --
--- Independent of evcp's client: its own JSON building, its own zlib (LuaJIT FFI).
+-- Independent of evcp's client: its own JSON building, its zlib is evcp_emulator.zlib (LuaJIT FFI).
 local cjson = require("cjson").new()
 local query = require("evcp_emulator.query")
+local zlib = require("evcp_emulator.zlib")
 
 local floor, format, concat, ssub, byte = math.floor, string.format, table.concat,
   string.sub, string.byte
@@ -61,55 +62,7 @@ M.partition_of = function(location_id, n) return string_hash(location_id) % n en
 
 local function rfc3339(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", floor(t)) end
 
--- ---- zlib through LuaJIT's FFI: gzip (deflateInit2, windowBits 31) -------------------
-local zlib
-local function load_zlib()
-  if zlib ~= nil then return zlib end
-  zlib = false
-  local okf, ffi = pcall(require, "ffi")
-  if not okf then return zlib end
-  pcall(ffi.cdef, [[
-typedef struct evcp_emu_zs_stream {
-  const unsigned char *next_in; unsigned avail_in; unsigned long total_in;
-  unsigned char *next_out; unsigned avail_out; unsigned long total_out;
-  const char *msg; void *state; void *zalloc; void *zfree; void *opaque;
-  int data_type; unsigned long adler; unsigned long reserved;
-} evcp_emu_zs_stream;
-int deflateInit2_(evcp_emu_zs_stream *strm, int level, int method, int windowBits,
-                  int memLevel, int strategy, const char *version, int stream_size);
-int deflate(evcp_emu_zs_stream *strm, int flush);
-int deflateEnd(evcp_emu_zs_stream *strm);
-int deflateReset(evcp_emu_zs_stream *strm);
-const char *zlibVersion(void);
-]])
-  local z
-  for _, try in ipairs({ function() return ffi.C end, function() return ffi.load("z") end }) do
-    local ok, l = pcall(try)
-    if ok and pcall(function() return l.deflate and l.deflateInit2_ end) then z = l; break end
-  end
-  if not z then return zlib end
-  local outbuf = ffi.new("unsigned char[?]", 65536)
-  -- one deflate state for the worker's life, reset before each message
-  local strm = ffi.new("evcp_emu_zs_stream")
-  if z.deflateInit2_(strm, 6, 8, 31, 8, 0, z.zlibVersion(), ffi.sizeof(strm)) ~= 0 then
-    return zlib
-  end
-  zlib = function(s)
-    if z.deflateReset(strm) ~= 0 then return nil end
-    strm.next_in, strm.avail_in = s, #s
-    local parts = {}
-    local rc
-    repeat
-      strm.next_out, strm.avail_out = outbuf, 65536
-      rc = z.deflate(strm, 4) -- Z_FINISH
-      parts[#parts + 1] = ffi.string(outbuf, 65536 - strm.avail_out)
-    until rc ~= 0 -- 1 = Z_STREAM_END
-    if rc ~= 1 then return nil end
-    return concat(parts)
-  end
-  return zlib
-end
-M.gzip = function(s) local g = load_zlib(); return g and g(s) end
+M.gzip = zlib.gzip
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local function base64(s)

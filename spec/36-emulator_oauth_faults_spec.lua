@@ -9,6 +9,7 @@
 
 local cjson = require("cjson").new()
 local ep = require("emulator_process")
+local helper = require("helper")
 local core = require("evcp.core")
 local shell_quote = ep.shell_quote
 
@@ -32,23 +33,7 @@ local function keys_of(t)
   return list
 end
 
--- base64(HMAC-SHA256(key, text)) by the openssl command
-local function openssl_sign(key, text)
-  local f = os.tmpname()
-  local h = assert(io.open(f, "wb"))
-  h:write(text)
-  h:close()
-  local p = io.popen("env -u LD_PRELOAD openssl dgst -sha256 -hmac " .. shell_quote(key)
-    .. " -binary < " .. shell_quote(f) .. " | env -u LD_PRELOAD openssl base64")
-  local out = p:read("*a")
-  p:close()
-  os.remove(f)
-  return (out:gsub("%s+$", ""))
-end
-
-local function pct(s)
-  return (s:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
-end
+local openssl_sign, pct = helper.openssl_sign, helper.pct -- the openssl command; RFC 5849 3.6
 
 -- "Tue, 01 Dec 2026 16:32:16 GMT" -> Unix seconds (own parser, days from the civil date)
 local MON = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8,

@@ -15,12 +15,7 @@ local FIX = here .. "fixtures/stream/"
 -- under valgrind (EVCP_WRAP) the sweeps run a tenth of their cases
 local SWEEP = os.getenv("EVCP_WRAP") and os.getenv("EVCP_WRAP") ~= "" and 0.1 or 1
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = helper.read
 
 -- out of `cmd` with `input` on its stdin (the command must succeed)
 local function sh(cmd, input) return (assert(helper.filter(cmd, input), cmd)) end

@@ -57,6 +57,7 @@ build = {
       ["evcp_emulator.v2"] = "emulator/lua/evcp_emulator/v2.lua",
       ["evcp_emulator.v2_document"] = "emulator/lua/evcp_emulator/v2_document.lua",
       ["evcp_emulator.v3"] = "emulator/lua/evcp_emulator/v3.lua",
+      ["evcp_emulator.zlib"] = "emulator/lua/evcp_emulator/zlib.lua",
       -- the data next to the modules: <tree>/share/lua/<v>/evcp_emulator/data/...
       ["evcp_emulator.data.SOURCES"] = "emulator/data/SOURCES.md",
       ["evcp_emulator.data.locations.here-seeds"] = "emulator/data/locations/here-seeds.json",

@@ -1,70 +1,13 @@
 -- evcp benchmarks: one JSON line per benchmark, evcp against a floor measured
--- in the same process, interleaved, with the garbage each side makes
--- collected inside its own timing. Needs EVCP_TEST_URL (bench/run.sh).
---   {"bench": NAME, "runtime": ..., "evcp": X, "floor": Y, "unit": U, "ratio": R,
---    "target": T, "met": R <= T, "cpu_ratio": C}
--- (T and met are null for a comparison without a target). ratio is wall
--- clock, what a user waits; cpu_ratio is the same medians in this process's
--- CPU time (os.clock), which leaves out the emulator's share of the HTTP
--- benchmarks and is steadier on a busy machine.
+-- in the same process (bench/harness.lua: the timing, the targets and the line's
+-- format). Needs EVCP_TEST_URL (bench/run.sh).
 local evcp = require("evcp")
 local cjson = require("cjson")
-local socket = require("socket")
+local H = dofile("bench/harness.lua")
 
 local url = assert(os.getenv("EVCP_TEST_URL"), "EVCP_TEST_URL is not set")
-local only = os.getenv("EVCP_BENCH")
-local runtime = jit and "LuaJIT 2.1" or "Lua 5.4"
-local now = socket.gettime
+local only, report = H.only, H.report
 local KEY = "demo-key"
-
-local function median(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n % 2 == 1 then return s[(n + 1) / 2] end
-  return (s[n / 2] + s[n / 2 + 1]) / 2
-end
-
--- wall and CPU seconds per call of fn
-local function timed(fn, inner)
-  collectgarbage()
-  collectgarbage()
-  local t0, c0 = now(), os.clock()
-  for _ = 1, inner do fn() end
-  collectgarbage() -- the garbage this side made is part of its cost
-  return (now() - t0) / inner, (os.clock() - c0) / inner
-end
-
--- The ratio each benchmark must stay under (issue 7, section 6; issue 8 adds
--- lookup-keepalive with a cached OAuth token).
-local TARGET = { ["v3-decode"] = 1.10, ["v3-batch-http"] = 1.10, ["lookup-keepalive"] = 1.10,
-  ["lookup-keepalive-oauth"] = 1.10, ["v3-traverse"] = 1.25, ["v2-json"] = 1.25, ["v2-xml"] = 1.5 }
-
-local function report(name, unit, scale, evcp_fn, floor_fn, reps, inner)
-  if only and only ~= name then return end
-  evcp_fn()
-  floor_fn()
-  local te, tf, ratios, cpu = {}, {}, {}, {}
-  for r = 1, reps do
-    local a, b, ca, cb
-    if r % 2 == 0 then
-      a, ca = timed(evcp_fn, inner)
-      b, cb = timed(floor_fn, inner)
-    else
-      b, cb = timed(floor_fn, inner)
-      a, ca = timed(evcp_fn, inner)
-    end
-    te[r], tf[r], ratios[r], cpu[r] = a, b, a / b, ca / cb
-  end
-  local ratio, target = median(ratios), TARGET[name]
-  local verdict = '"target": null, "met": null' -- a comparison for information, with no target
-  if target then verdict = string.format('"target": %.2f, "met": %s', target, tostring(ratio <= target)) end
-  io.write(string.format('{"bench": "%s", "runtime": "%s", "evcp": %.4f, "floor": %.4f, "unit": "%s", "ratio": %.3f, '
-    .. '%s, "cpu_ratio": %.3f}\n', name, runtime, median(te) * scale, median(tf) * scale, unit, ratio, verdict,
-    median(cpu)))
-  io.stdout:flush()
-end
 
 package.path = "emulator/lua/?.lua;" .. package.path -- the dataset's ids (not the client's code)
 -- The dataset's ids, taken before any benchmark runs; the dataset itself is

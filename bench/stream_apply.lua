@@ -3,8 +3,8 @@
 -- consumer does with the same messages: base64 decode (LuaSocket's
 -- mime.unb64), inflate (Debian's lua-zlib; on LuaJIT without it, zlib
 -- through the FFI) and cjson.decode. Same run, interleaved, garbage
--- collected inside each side's timing, as bench/bench.lua does; one JSON
--- line per comparison in bench.lua's format. Needs no emulator:
+-- collected inside each side's timing, by bench/harness.lua as for
+-- bench/bench.lua; one JSON line per comparison. Needs no emulator:
 --   LUA_PATH=... LUA_CPATH=build/lua5.4/?.so lua5.4 bench/stream_apply.lua
 -- Lines:
 --   stream-apply   evcp.stream_decode.updates + apply, vs the floor (target 1.43)
@@ -13,13 +13,11 @@
 -- 1-4 EVSEs each, the stream's status values), gzip -9 by the gzip command
 -- and base64-encoded at setup, wrapped as a partitions answer's items.
 local cjson = require("cjson")
-local socket = require("socket")
 local mime = require("mime")
 local sd = require("evcp.stream_decode")
+local H = dofile("bench/harness.lua")
 
-local runtime = jit and "LuaJIT 2.1" or "Lua 5.4"
-local only = os.getenv("EVCP_BENCH")
-local now = socket.gettime
+local runtime = H.runtime
 local N = 2000
 
 -- the floor's inflate: lua-zlib, else zlib through LuaJIT's FFI
@@ -167,52 +165,12 @@ local function apply_side()
   return picture, applied
 end
 
--- ---- timing, as bench/bench.lua ---------------------------------------------
-local function median(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n % 2 == 1 then return s[(n + 1) / 2] end
-  return (s[n / 2] + s[n / 2 + 1]) / 2
-end
-
-local function timed(fn, inner)
-  collectgarbage()
-  collectgarbage()
-  local t0, c0 = now(), os.clock()
-  for _ = 1, inner do fn() end
-  collectgarbage()
-  return (now() - t0) / inner, (os.clock() - c0) / inner
-end
-
-local TARGET = { ["stream-apply"] = 1.43 }
-
+-- ---- timing (bench/harness.lua), and the updates per second on stderr ---------
 local function report(name, unit, scale, evcp_fn, floor_fn, reps, inner)
-  if only and only ~= name then return end
-  evcp_fn()
-  floor_fn()
-  local te, tf, ratios, cpu = {}, {}, {}, {}
-  for r = 1, reps do
-    local a, b, ca, cb
-    if r % 2 == 0 then
-      a, ca = timed(evcp_fn, inner)
-      b, cb = timed(floor_fn, inner)
-    else
-      b, cb = timed(floor_fn, inner)
-      a, ca = timed(evcp_fn, inner)
-    end
-    te[r], tf[r], ratios[r], cpu[r] = a, b, a / b, ca / cb
-  end
-  local ratio, target = median(ratios), TARGET[name]
-  local verdict = '"target": null, "met": null'
-  if target then verdict = string.format('"target": %.2f, "met": %s', target, tostring(ratio <= target)) end
-  io.write(string.format('{"bench": "%s", "runtime": "%s", "evcp": %.4f, "floor": %.4f, "unit": "%s", "ratio": %.3f, '
-    .. '%s, "cpu_ratio": %.3f}\n', name, runtime, median(te) * scale, median(tf) * scale, unit, ratio, verdict,
-    median(cpu)))
-  io.stdout:flush()
+  local te, tf = H.report(name, unit, scale, evcp_fn, floor_fn, reps, inner)
+  if not te then return end
   io.stderr:write(string.format("%s (%s): evcp %.0f updates/s, floor %.0f updates/s\n", name, runtime,
-    total_updates / median(te), total_updates / median(tf)))
+    total_updates / te, total_updates / tf))
 end
 
 do -- the sides agree on what the messages hold

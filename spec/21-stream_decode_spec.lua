@@ -8,31 +8,17 @@ local core = require("evcp.core")
 local sd = require("evcp.stream_decode")
 local status = require("evcp.status")
 local cjson = require("cjson").new()
+local helper = require("helper")
 
 local here = debug.getinfo(1, "S").source:match("^@(.*)21%-stream_decode_spec%.lua$") or "spec/"
 local FIX = here .. "fixtures/stream/"
 -- under valgrind (EVCP_WRAP) the sweeps run a tenth of their cases
 local SWEEP = os.getenv("EVCP_WRAP") and os.getenv("EVCP_WRAP") ~= "" and 0.1 or 1
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = helper.read
 
--- out of `cmd` with `input` on its stdin
-local function sh(cmd, input)
-  local tin, tout = os.tmpname(), os.tmpname()
-  local f = assert(io.open(tin, "wb"))
-  f:write(input)
-  f:close()
-  assert(os.execute(cmd .. " < " .. tin .. " > " .. tout))
-  local out = read(tout)
-  os.remove(tin)
-  os.remove(tout)
-  return out
-end
+-- out of `cmd` with `input` on its stdin (the command must succeed)
+local function sh(cmd, input) return (assert(helper.filter(cmd, input), cmd)) end
 
 local function gz(text) return sh("gzip -9 -n -c", text) end
 local function b64(bytes) return sh("base64 -w0", bytes) end

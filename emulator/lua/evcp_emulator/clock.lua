@@ -38,6 +38,8 @@ end
 local function rfc3339(t)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", floor(t))
 end
+-- the same arithmetic for evcp_emulator.stream
+M.P, M.mix, M.string_hash, M.rfc3339 = P, mix, string_hash, rfc3339
 
 local function status_at(evse, h, k)
   if k <= 0 then return evse.status end

@@ -26,6 +26,7 @@ local query = require("evcp_emulator.query")
 local v3 = require("evcp_emulator.v3")
 local v2 = require("evcp_emulator.v2")
 local stream = require("evcp_emulator.stream")
+local zlib = require("evcp_emulator.zlib")
 
 local floor, format, random, sub = math.floor, string.format, math.random, string.sub
 
@@ -266,69 +267,11 @@ function M.fault(kind)
   return nil, "unknown fault kind: " .. kind
 end
 
--- gzip-bomb: one gzip member whose deflate stream repeats the compressed form of 1 MiB
--- of zeros (each piece ends with a full flush, so the pieces are independent and the
--- same), M.BOMB_MIB times; CRC and length are right. About 1 KiB per MiB on the wire.
+-- gzip-bomb: one gzip member that inflates to M.BOMB_MIB MiB of zeros, about 1 KiB per
+-- MiB on the wire (evcp_emulator.zlib); built once per worker
 local bomb
 local function gzip_bomb()
-  if bomb ~= nil then return bomb end
-  bomb = false
-  local okf, ffi = pcall(require, "ffi")
-  if not okf then return bomb end
-  pcall(ffi.cdef, [[
-typedef struct evcp_emu_z_stream {
-  const unsigned char *next_in; unsigned avail_in; unsigned long total_in;
-  unsigned char *next_out; unsigned avail_out; unsigned long total_out;
-  const char *msg; void *state; void *zalloc; void *zfree; void *opaque;
-  int data_type; unsigned long adler; unsigned long reserved;
-} evcp_emu_z_stream;
-int deflateInit2_(evcp_emu_z_stream *strm, int level, int method, int windowBits,
-                  int memLevel, int strategy, const char *version, int stream_size);
-int deflate(evcp_emu_z_stream *strm, int flush);
-int deflateEnd(evcp_emu_z_stream *strm);
-unsigned long crc32(unsigned long crc, const unsigned char *buf, unsigned len);
-unsigned long crc32_combine64(unsigned long a, unsigned long b, int64_t len2);
-const char *zlibVersion(void);
-]])
-  local z
-  for _, try in ipairs({ function() return ffi.C end, function() return ffi.load("z") end }) do
-    local ok, l = pcall(try)
-    if ok and pcall(function() return l.deflate and l.crc32_combine64 end) then z = l; break end
-  end
-  if not z then return bomb end
-  local MIB = 1048576
-  local zeros = ffi.new("unsigned char[?]", MIB)
-  local outbuf = ffi.new("unsigned char[?]", 65536)
-  local strm = ffi.new("evcp_emu_z_stream")
-  if z.deflateInit2_(strm, 9, 8, -15, 9, 0, z.zlibVersion(), ffi.sizeof(strm)) ~= 0 then
-    return bomb
-  end
-  local function piece(input, len, flush)
-    strm.next_in, strm.avail_in = input, len
-    local parts = {}
-    repeat
-      strm.next_out, strm.avail_out = outbuf, 65536
-      z.deflate(strm, flush)
-      parts[#parts + 1] = ffi.string(outbuf, 65536 - strm.avail_out)
-    until strm.avail_out ~= 0
-    return table.concat(parts)
-  end
-  local a = piece(zeros, MIB, 3)    -- Z_FULL_FLUSH
-  local b = piece(zeros, MIB, 3)
-  local c = piece(zeros, MIB, 3)
-  local tail = piece(zeros, 0, 4)   -- Z_FINISH
-  z.deflateEnd(strm)
-  if b ~= c then return bomb end
-  local crc1 = z.crc32(0, zeros, MIB)
-  local crc = crc1
-  for _ = 2, M.BOMB_MIB do crc = z.crc32_combine64(crc, crc1, MIB) end
-  local function le32(v)
-    v = tonumber(v) % 4294967296
-    return string.char(v % 256, floor(v / 256) % 256, floor(v / 65536) % 256,
-      floor(v / 16777216) % 256)
-  end
-  bomb = "\31\139\8\0\0\0\0\0\2\3" .. a .. rep(b, M.BOMB_MIB - 1) .. tail
-    .. le32(crc) .. le32(M.BOMB_MIB * MIB)
+  if bomb == nil then bomb = zlib.gzip_zeros(M.BOMB_MIB) end
   return bomb
 end
 M.gzip_bomb = gzip_bomb

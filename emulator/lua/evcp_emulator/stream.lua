@@ -12,12 +12,15 @@
 --                                -> status, body, headers
 --   stream.messages(p, from, n)  the encoded messages of partition p (tests, tools)
 --
--- Independent of evcp's client: its own JSON building, its own zlib (LuaJIT FFI).
+-- Independent of evcp's client: its own JSON building; gzip from evcp_emulator.zlib (LuaJIT
+-- FFI), base64 from evcp_emulator.auth, hashing from evcp_emulator.clock.
 local cjson = require("cjson").new()
+local auth = require("evcp_emulator.auth")
+local clock = require("evcp_emulator.clock")
 local query = require("evcp_emulator.query")
+local zlib = require("evcp_emulator.zlib")
 
-local floor, format, concat, ssub, byte = math.floor, string.format, table.concat,
-  string.sub, string.byte
+local floor, format, concat, ssub = math.floor, string.format, table.concat, string.sub
 
 local M = {}
 
@@ -44,87 +47,11 @@ INDEX_OF_V3.operational = 1
 
 local S = {}
 
--- ---- deterministic hashing (the same arithmetic as evcp_emulator.clock) ------------
-local P = 2147483647
-local function mix(h, x)
-  h = (h * 48271 + x % P) % P
-  h = (h * 69621 + 1013904223) % P
-  h = (h * 48271) % P
-  return h
-end
-local function string_hash(s)
-  local h = 5381
-  for i = 1, #s do h = (h * 33 + byte(s, i)) % P end
-  return h
-end
+-- ---- hashing (the status clock's), time, encodings ------------------------------------
+local P, mix, string_hash, rfc3339 = clock.P, clock.mix, clock.string_hash, clock.rfc3339
+local base64 = auth.base64
 M.partition_of = function(location_id, n) return string_hash(location_id) % n end
-
-local function rfc3339(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", floor(t)) end
-
--- ---- zlib through LuaJIT's FFI: gzip (deflateInit2, windowBits 31) -------------------
-local zlib
-local function load_zlib()
-  if zlib ~= nil then return zlib end
-  zlib = false
-  local okf, ffi = pcall(require, "ffi")
-  if not okf then return zlib end
-  pcall(ffi.cdef, [[
-typedef struct evcp_emu_zs_stream {
-  const unsigned char *next_in; unsigned avail_in; unsigned long total_in;
-  unsigned char *next_out; unsigned avail_out; unsigned long total_out;
-  const char *msg; void *state; void *zalloc; void *zfree; void *opaque;
-  int data_type; unsigned long adler; unsigned long reserved;
-} evcp_emu_zs_stream;
-int deflateInit2_(evcp_emu_zs_stream *strm, int level, int method, int windowBits,
-                  int memLevel, int strategy, const char *version, int stream_size);
-int deflate(evcp_emu_zs_stream *strm, int flush);
-int deflateEnd(evcp_emu_zs_stream *strm);
-int deflateReset(evcp_emu_zs_stream *strm);
-const char *zlibVersion(void);
-]])
-  local z
-  for _, try in ipairs({ function() return ffi.C end, function() return ffi.load("z") end }) do
-    local ok, l = pcall(try)
-    if ok and pcall(function() return l.deflate and l.deflateInit2_ end) then z = l; break end
-  end
-  if not z then return zlib end
-  local outbuf = ffi.new("unsigned char[?]", 65536)
-  -- one deflate state for the worker's life, reset before each message
-  local strm = ffi.new("evcp_emu_zs_stream")
-  if z.deflateInit2_(strm, 6, 8, 31, 8, 0, z.zlibVersion(), ffi.sizeof(strm)) ~= 0 then
-    return zlib
-  end
-  zlib = function(s)
-    if z.deflateReset(strm) ~= 0 then return nil end
-    strm.next_in, strm.avail_in = s, #s
-    local parts = {}
-    local rc
-    repeat
-      strm.next_out, strm.avail_out = outbuf, 65536
-      rc = z.deflate(strm, 4) -- Z_FINISH
-      parts[#parts + 1] = ffi.string(outbuf, 65536 - strm.avail_out)
-    until rc ~= 0 -- 1 = Z_STREAM_END
-    if rc ~= 1 then return nil end
-    return concat(parts)
-  end
-  return zlib
-end
-M.gzip = function(s) local g = load_zlib(); return g and g(s) end
-
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-  if ngx and ngx.encode_base64 then return ngx.encode_base64(s) end
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = byte(s, i, i + 2)
-    local n = a * 65536 + (b or 0) * 256 + (c or 0)
-    local c1, c2 = floor(n / 262144) % 64, floor(n / 4096) % 64
-    local c3, c4 = floor(n / 64) % 64, n % 64
-    out[#out + 1] = ssub(B64, c1 + 1, c1 + 1) .. ssub(B64, c2 + 1, c2 + 1)
-      .. (b and ssub(B64, c3 + 1, c3 + 1) or "=") .. (c and ssub(B64, c4 + 1, c4 + 1) or "=")
-  end
-  return concat(out)
-end
+M.gzip = zlib.gzip
 
 local function md5_hex(s)
   if ngx and ngx.md5 then return ngx.md5(s) end

@@ -7,7 +7,7 @@
 -- bench/bench.lua; one JSON line per comparison. Needs no emulator:
 --   LUA_PATH=... LUA_CPATH=build/lua5.4/?.so lua5.4 bench/stream_apply.lua
 -- Lines:
---   stream-apply   evcp.stream_decode.updates + apply, vs the floor (target 1.43)
+--   stream-apply   evcp.stream_decode.updates + evcp.store:apply, vs the floor (target 1.43)
 --   stream-decode  evcp.stream_decode.updates alone, vs the floor (no target)
 -- The messages: 2,000 in seed 004's shape (ids shaped like the dataset's,
 -- 1-4 EVSEs each, the stream's status values), gzip -9 by the gzip command
@@ -145,24 +145,21 @@ local function decode_side()
   return kept
 end
 
--- A stand-in for evcp.store (lua/evcp/store.lua, built in parallel): a
--- table keyed by evse_id, an update older than the one held is ignored
--- (RFC 3339 UTC strings of one shape compare as text).
--- LEAD: swap in `local store = require("evcp.store").new(); store:apply(u)`.
+-- evcp's side: each message's updates (evcp.stream_decode) applied to a
+-- fresh evcp.store, as a consumer keeps its picture (an update older than
+-- the one held is ignored there).
+local store_new = require("evcp.store").new
 local function apply_side()
-  local picture, applied = {}, 0
+  local store, applied = store_new(), 0
   for i = 1, N do
     local us = assert(updates(messages[i]))
     for j = 1, #us do
-      local u = us[j]
-      local held = picture[u.evse_id]
-      if held == nil or held.last_updated < u.last_updated then
-        picture[u.evse_id] = u
-        applied = applied + 1
-      end
+      local ok, err = store:apply(us[j])
+      if ok == nil then error(tostring(err and err.message or err)) end
+      if ok then applied = applied + 1 end
     end
   end
-  return picture, applied
+  return store, applied
 end
 
 -- ---- timing (bench/harness.lua), and the updates per second on stderr ---------

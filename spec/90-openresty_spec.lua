@@ -401,6 +401,44 @@ describe("OpenResty: evcp with transport = '" .. T .. "' in a real nginx (one wo
     assert.equal(want[1][4], got[1][4])
   end)
 
+  it_rh("ends a drip (16 bytes every 200 ms) at its timeout as the curl transport does, one or many requests",
+    function()
+    local log0 = #nx.log(srv)
+    -- the blocking transport against the same fault: kind, status
+    local emu = emulator("--script drip")
+    local c = evcp.new({ base_url = emu.url, api_key = KEY, timeout = 1, max_attempts = 1 })
+    local _, want = c:location(h.seed_cid)
+    c:close()
+    ep.stop(emu)
+    assert.same({ "timeout", 200 }, { want.kind, want.status })
+    -- one request, then the same client again: a fresh connection, not the killed one
+    emu = emulator("--script drip,ok,drip,ok")
+    local opts = { base_url = emu.url, timeout = 1, max_attempts = 1 }
+    local r = call(srv, { name = "drip", opts = opts, op = "location", args = { id = h.seed_cid } })
+    assert.is_nil(r.err.raised, r.err.raised)
+    assert.same({ want.kind, want.status }, { r.err.kind, int(r.err.status) })
+    assert.is_true(r.t1 - r.t0 >= 0.9, r.t1 - r.t0)
+    assert.is_true(r.t1 - r.t0 < 1 + SLACK, r.t1 - r.t0)
+    r = call(srv, { name = "drip", opts = opts, op = "location", args = { id = h.seed_cid } })
+    assert.is_nil(r.err, r.err and cjson.encode(r.err))
+    assert.equal("here:evcp:charginglocation:" .. h.seed_cid, r.result.id)
+    -- a run of two (150 ids: two requests side by side), one of them a drip
+    local db = ep.module("dataset").load()
+    local ids = {}
+    for i = 1, 150 do ids[i] = db.locations[i].id end
+    r = call(srv, { name = "drip", opts = opts, op = "locations", args = { ids = ids } })
+    assert.is_nil(r.err.raised, r.err.raised)
+    assert.equal("timeout", r.err.kind)
+    assert.is_true(r.t1 - r.t0 < 1 + SLACK, r.t1 - r.t0)
+    -- the same client still works after it
+    r = call(srv, { name = "drip", opts = opts, op = "location", args = { id = h.seed_cid } })
+    assert.is_nil(r.err, r.err and cjson.encode(r.err))
+    ep.stop(emu)
+    -- and nginx logged no error (no thread aborted, no socket misused)
+    local log = nx.log(srv):sub(log0 + 1)
+    assert.is_nil(log:find("[error]", 1, true), log)
+  end)
+
   it_rh("raises at evcp.new when resty.http cannot be required, naming lua-resty-http and 'resty'", function()
     local status, text = finish(send(srv.port, "/rh_missing"))
     assert.equal(200, status)

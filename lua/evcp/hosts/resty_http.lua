@@ -231,17 +231,30 @@ local function ms(sec)
   return v < 1 and 1 or v
 end
 
-local function one(s, rec)
+-- one request in its light thread, to be ended by the watchdog (one, below)
+-- at the deadline; st keeps what the watchdog needs then: the connection
+-- (st.c), the status once known, the inflater, the body bytes so far.
+local function transfer(s, rec, st, deadline)
   local http = s.http
   local now = resty.now
-  local deadline = now() + (rec.timeout or s.timeout)
   local c = http.new()
+  st.c = c
   local function left() return ms(deadline - now()) end
+  -- reads: the time left, and at most low_speed_time of silence (a transfer
+  -- that silent is below any low_speed_limit)
+  local silence = s.silence
+  local function rd()
+    local v = left()
+    return (silence and silence < v) and silence or v
+  end
   local function give_up(kind, msg, status)
     c:close()
+    if kind == "timeout" and silence and msg:sub(1, 8) ~= "connect:" and deadline - now() > 0.001 then
+      msg = msg .. (" (no byte for low_speed_time %d s: below low_speed_limit)"):format(silence / 1000)
+    end
     return fail(kind, msg, status)
   end
-  c:set_timeouts(ms(math.min(s.connect_timeout, deadline - now())), left(), left())
+  c:set_timeouts(ms(math.min(s.connect_timeout, deadline - now())), left(), rd())
   local tls = rec.scheme == "https"
   -- tcp first, so that a TLS failure is told apart from a network one
   local ok, err = c:connect({ scheme = rec.scheme, host = rec.host, port = rec.port, ssl_verify = true,
@@ -258,7 +271,7 @@ local function one(s, rec)
   end
   if not own_ua then headers["User-Agent"] = s.user_agent end
   if s.compress then headers["Accept-Encoding"] = "gzip" end
-  c:set_timeouts(left(), left(), left())
+  c:set_timeouts(left(), left(), rd())
   local path, query = rec.target:match("^([^?]*)%??(.*)$")
   local send_body = rec.body
   -- resty.http refuses a POST, PUT or PATCH without a body: an empty one
@@ -274,11 +287,12 @@ local function one(s, rec)
   while res.status >= 100 and res.status < 200 and res.status ~= 101 do
     interim = interim + 1
     if interim > 10 then return give_up("network", "more than 10 interim (1xx) answers", res.status) end
-    c:set_timeouts(left(), left(), left())
+    c:set_timeouts(left(), left(), rd())
     res, err = c:read_response({ method = rec.method, headers = {} })
     if not res then return give_up(kind_of(err), "response: " .. tostring(err)) end
   end
   local status = res.status
+  st.status = status
   -- header fields: lower-case names, repeats joined
   local out, fields, bytes = {}, 0, 0
   for k, v in pairs(res.headers) do
@@ -304,6 +318,7 @@ local function one(s, rec)
   if enc == "gzip" or enc == "x-gzip" then
     if zlib == nil then return give_up("decode", "gzip answer and no zlib to inflate it", status) end
     gz = inflater(max)
+    st.gz = gz
     if gz == nil then return give_up("decode", "zlib: inflateInit2 failed", status) end
   elseif enc ~= "identity" then
     enc = "other"
@@ -312,7 +327,7 @@ local function one(s, rec)
   if res.has_body then
     local reader = res.body_reader
     while true do
-      c:set_timeouts(left(), left(), left())
+      c:set_timeouts(left(), left(), rd())
       local chunk, rerr = reader(CHUNK)
       if rerr then
         if gz then gz.stop() end
@@ -325,6 +340,7 @@ local function one(s, rec)
         return give_up("timeout", "body: the timeout passed while the body arrived", status)
       end
       size = size + #chunk
+      st.got = size
       if size > max then
         if gz then gz.stop() end
         return give_up("too_large", "the body exceeds max_body", status)
@@ -353,6 +369,61 @@ local function one(s, rec)
   -- back to nginx's pool (resty.http closes it instead when the answer said close)
   c:set_keepalive(KEEPALIVE_MS, POOL_SIZE)
   return { status = status, headers = out, body = body }
+end
+
+-- ends a light thread: a running one is killed (nginx ends its pending
+-- cosocket operation and closes that connection), a dead one not yet waited
+-- for is reaped; one already waited for or killed is left as it is
+local function reap(t)
+  ngx.thread.kill(t)
+end
+
+local RANG = {} -- what the watchdog's timer gives when the deadline came first
+
+--- one(s, rec) -> result: the request in a light thread of its own, and a
+-- watchdog (a second light thread sleeping until the deadline) that kills it
+-- when the time is up, whatever it is waiting for: cosockets re-arm their
+-- read timeout at every arrival, so a drip would outlive any read timeout.
+-- A killed request's connection is closed, never put back in the pool. Raises
+-- what the request raised; both threads have ended when it returns or raises.
+local function one(s, rec)
+  local now = resty.now
+  local limit = rec.timeout or s.timeout
+  local deadline = now() + limit
+  local st = { got = 0 }
+  local timer = ngx.thread.spawn(function()
+    -- nginx's timers count from its cached clock, which may lag: sleep again
+    -- until the monotonic clock says the deadline passed
+    while true do
+      local wait = deadline - now()
+      if wait <= 0 then return RANG end
+      ngx.sleep(wait + 0.001)
+    end
+  end)
+  local spawned, worker = pcall(ngx.thread.spawn, function()
+    return pcall(transfer, s, rec, st, deadline)
+  end)
+  if not spawned then
+    reap(timer)
+    error(worker, 0)
+  end
+  local waited, a, b = ngx.thread.wait(worker, timer)
+  if waited and a == RANG then
+    reap(worker)
+    if st.gz then st.gz.stop() end
+    if st.c then pcall(st.c.close, st.c) end
+    local where = st.status == nil and "before the answer's header"
+      or ("after %d bytes of the body"):format(st.got)
+    return fail("timeout", ("the timeout (%g s) passed %s"):format(limit, where), st.status)
+  end
+  reap(timer)
+  if not waited or not a then
+    -- the request raised (or its thread died): its connection goes too
+    if st.gz then st.gz.stop() end
+    if st.c then pcall(st.c.close, st.c) end
+    error(waited and b or a, 0)
+  end
+  return b
 end
 
 ---------------------------------------------------------------------------
@@ -480,6 +551,10 @@ function M.new(curl_opts, host_opts)
     compress = opts.compress ~= false, user_agent = ua ~= "" and ua or nil, https_only = opts.https_only == true,
     proxy_opts = proxy,
   }
+  -- the low-speed limit as silence: low_speed_time with no byte at all
+  local lsl, lst = opts.low_speed_limit or 1, opts.low_speed_time
+  if lst == nil then lst = math.min(math.ceil(s.timeout), 30) end
+  if lsl > 0 then s.silence = lst * 1000 end
   n_made = n_made + 1
   s.pool = ("evcp%d:%s|"):format(n_made, tostring(opts.proxy or ""))
   local self = setmetatable({}, MT)

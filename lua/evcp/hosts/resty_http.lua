@@ -15,8 +15,15 @@
 -- fields joined with ", "; kinds timeout, network, tls, too_large, decode).
 --
 -- Options (core.curl_transport's, checked the same way first):
---   timeout          one request, connect to last byte: the time left is
---                    given to set_timeouts before every send and read.
+--   timeout          one request, connect to last byte. Each request runs in a
+--                    light thread of its own, watched by a second one that
+--                    sleeps until the deadline and then kills it (nginx ends
+--                    the pending cosocket operation and closes that
+--                    connection, which never goes back to the pool): the
+--                    result is kind "timeout", with the status when one came.
+--                    Cosockets re-arm their read timeout at every arrival,
+--                    so without it a drip would outlive any read timeout.
+--                    The time left is also given to set_timeouts.
 --   connect_timeout  the TCP (+ TLS) connect.
 --   max_parallel     light threads per run.
 --   max_body         enforced while reading (a declared Content-Length over
@@ -36,11 +43,14 @@
 --                    whole server. new() raises when either is given.
 --                    Certificates are always verified (ssl_verify = true,
 --                    the host name as SNI), so https needs that directive.
---   low_speed_limit, low_speed_time are accepted and not applied. A drip
---                    (bytes that keep coming slowly) ends at the first piece
---                    read after the timeout: cosockets re-arm their read
---                    timeout at every arrival, and resty.http reads up to
---                    64 KiB per piece.
+--   low_speed_limit, low_speed_time (defaults 1 and min(ceil(timeout), 30)
+--                    as for curl): the watchdog wakes every
+--                    min(1, low_speed_time / 4) s and ends the request as kind
+--                    "timeout" when the body bytes of the last low_speed_time
+--                    s (or a little more) came slower than low_speed_limit
+--                    bytes/s; waiting for the header counts as no bytes. A
+--                    body of one length is read with receiveany, as it
+--                    arrives; a chunked one counts per chunk.
 -- Where it works: where cosockets do, the phases of the "resty" transport
 -- (rewrite, access, content, ngx.timer callbacks); elsewhere a call raises
 -- naming the phase, as "resty" does. evcp.new works anywhere.
@@ -240,21 +250,11 @@ local function transfer(s, rec, st, deadline)
   local c = http.new()
   st.c = c
   local function left() return ms(deadline - now()) end
-  -- reads: the time left, and at most low_speed_time of silence (a transfer
-  -- that silent is below any low_speed_limit)
-  local silence = s.silence
-  local function rd()
-    local v = left()
-    return (silence and silence < v) and silence or v
-  end
   local function give_up(kind, msg, status)
     c:close()
-    if kind == "timeout" and silence and msg:sub(1, 8) ~= "connect:" and deadline - now() > 0.001 then
-      msg = msg .. (" (no byte for low_speed_time %d s: below low_speed_limit)"):format(silence / 1000)
-    end
     return fail(kind, msg, status)
   end
-  c:set_timeouts(ms(math.min(s.connect_timeout, deadline - now())), left(), rd())
+  c:set_timeouts(ms(math.min(s.connect_timeout, deadline - now())), left(), left())
   local tls = rec.scheme == "https"
   -- tcp first, so that a TLS failure is told apart from a network one
   local ok, err = c:connect({ scheme = rec.scheme, host = rec.host, port = rec.port, ssl_verify = true,
@@ -271,7 +271,7 @@ local function transfer(s, rec, st, deadline)
   end
   if not own_ua then headers["User-Agent"] = s.user_agent end
   if s.compress then headers["Accept-Encoding"] = "gzip" end
-  c:set_timeouts(left(), left(), rd())
+  c:set_timeouts(left(), left(), left())
   local path, query = rec.target:match("^([^?]*)%??(.*)$")
   local send_body = rec.body
   -- resty.http refuses a POST, PUT or PATCH without a body: an empty one
@@ -287,7 +287,7 @@ local function transfer(s, rec, st, deadline)
   while res.status >= 100 and res.status < 200 and res.status ~= 101 do
     interim = interim + 1
     if interim > 10 then return give_up("network", "more than 10 interim (1xx) answers", res.status) end
-    c:set_timeouts(left(), left(), rd())
+    c:set_timeouts(left(), left(), left())
     res, err = c:read_response({ method = rec.method, headers = {} })
     if not res then return give_up(kind_of(err), "response: " .. tostring(err)) end
   end
@@ -326,8 +326,23 @@ local function transfer(s, rec, st, deadline)
   local parts, size = {}, 0
   if res.has_body then
     local reader = res.body_reader
+    -- a body of one length is read as it arrives (resty.http's reader waits
+    -- for a whole piece), so that the watchdog sees its progress
+    local sock = c.sock
+    local chunked = (out["transfer-encoding"] or ""):lower():find("chunked", 1, true)
+    if declared and declared >= 0 and declared == math.floor(declared) and not chunked
+      and type(sock) == "table" and sock.receiveany then
+      local rest = declared
+      reader = function(n)
+        if rest <= 0 then return nil end
+        local data, rerr = sock:receiveany(math.min(n, rest))
+        if not data then return nil, rerr end
+        rest = rest - #data
+        return data
+      end
+    end
     while true do
-      c:set_timeouts(left(), left(), rd())
+      c:set_timeouts(left(), left(), left())
       local chunk, rerr = reader(CHUNK)
       if rerr then
         if gz then gz.stop() end
@@ -378,7 +393,8 @@ local function reap(t)
   ngx.thread.kill(t)
 end
 
-local RANG = {} -- what the watchdog's timer gives when the deadline came first
+-- what the watchdog's timer gives when the deadline came first, or the low-speed limit
+local RANG, SLOW = {}, {}
 
 --- one(s, rec) -> result: the request in a light thread of its own, and a
 -- watchdog (a second light thread sleeping until the deadline) that kills it
@@ -391,12 +407,27 @@ local function one(s, rec)
   local limit = rec.timeout or s.timeout
   local deadline = now() + limit
   local st = { got = 0 }
+  local lsl, lst = s.low_speed_limit, s.low_speed_time
   local timer = ngx.thread.spawn(function()
     -- nginx's timers count from its cached clock, which may lag: sleep again
-    -- until the monotonic clock says the deadline passed
+    -- until the monotonic clock says the deadline passed. With a low-speed
+    -- limit it wakes every min(1, low_speed_time / 4) s and compares the body
+    -- bytes since the newest sample at least low_speed_time old with
+    -- low_speed_limit times the time since then.
+    local step = lst and math.min(1, lst / 4)
+    local samples = { { now(), 0 } }
     while true do
-      local wait = deadline - now()
+      local t = now()
+      local wait = deadline - t
       if wait <= 0 then return RANG end
+      if lst then
+        local got, base = st.got, nil
+        while samples[2] and t - samples[2][1] >= lst do table.remove(samples, 1) end
+        if t - samples[1][1] >= lst then base = samples[1] end
+        if base and got - base[2] < lsl * (t - base[1]) then return SLOW end
+        samples[#samples + 1] = { t, got }
+        if step < wait then wait = step end
+      end
       ngx.sleep(wait + 0.001)
     end
   end)
@@ -408,12 +439,16 @@ local function one(s, rec)
     error(worker, 0)
   end
   local waited, a, b = ngx.thread.wait(worker, timer)
-  if waited and a == RANG then
+  if waited and (a == RANG or a == SLOW) then
     reap(worker)
     if st.gz then st.gz.stop() end
     if st.c then pcall(st.c.close, st.c) end
     local where = st.status == nil and "before the answer's header"
       or ("after %d bytes of the body"):format(st.got)
+    if a == SLOW then
+      return fail("timeout", ("below low_speed_limit (%d bytes/s) for low_speed_time (%d s), %s")
+        :format(lsl, lst, where), st.status)
+    end
     return fail("timeout", ("the timeout (%g s) passed %s"):format(limit, where), st.status)
   end
   reap(timer)
@@ -551,10 +586,11 @@ function M.new(curl_opts, host_opts)
     compress = opts.compress ~= false, user_agent = ua ~= "" and ua or nil, https_only = opts.https_only == true,
     proxy_opts = proxy,
   }
-  -- the low-speed limit as silence: low_speed_time with no byte at all
+  -- the low-speed limit: the watchdog ends a transfer whose body came slower
+  -- than low_speed_limit bytes/s over low_speed_time s
   local lsl, lst = opts.low_speed_limit or 1, opts.low_speed_time
   if lst == nil then lst = math.min(math.ceil(s.timeout), 30) end
-  if lsl > 0 then s.silence = lst * 1000 end
+  if lsl > 0 then s.low_speed_limit, s.low_speed_time = lsl, lst end
   n_made = n_made + 1
   s.pool = ("evcp%d:%s|"):format(n_made, tostring(opts.proxy or ""))
   local self = setmetatable({}, MT)

@@ -74,6 +74,7 @@ local function start_nginx(slow_url, fast_url)
     location = /lookup { content_by_lua_block { require("app").lookup() } }
     location = /call { content_by_lua_block { require("app").call() } }
     location = /rh_keep { content_by_lua_block { require("app").rh_keep() } }
+    location = /rh_run { content_by_lua_block { require("app").rh_run() } }
     location = /rh_missing { content_by_lua_block { require("app").rh_missing() } }
     # the upstream of the keepalive case: which connection, its how-manieth request
     location = /conn { return 200 '{"items": [], "conn": "$connection", "n": "$connection_requests"}'; }
@@ -435,6 +436,39 @@ describe("OpenResty: evcp with transport = '" .. T .. "' in a real nginx (one wo
     assert.is_nil(r.err, r.err and cjson.encode(r.err))
     ep.stop(emu)
     -- and nginx logged no error (no thread aborted, no socket misused)
+    local log = nx.log(srv):sub(log0 + 1)
+    assert.is_nil(log:find("[error]", 1, true), log)
+  end)
+
+  it_rh("ends a drip slower than low_speed_limit after about low_speed_time, long before the timeout", function()
+    -- 16 bytes every 200 ms (80 bytes/s) against a limit of 1000 bytes/s over 1 s
+    local log0 = #nx.log(srv)
+    local url = fast.url .. "/v3/locations/" .. h.seed_cid .. "?apiKey=" .. KEY
+    local function req() return { url = url, headers = { ["X-Emulator-Fault"] = "drip" } } end
+    local opts = { timeout = 20, low_speed_limit = 1000, low_speed_time = 1 }
+    -- the curl transport, here
+    local ct = require("evcp.core").curl_transport(opts)
+    local want = ct:run({ req() })[1]
+    ct:close()
+    assert.same({ "timeout", 200 }, { want.kind, want.status })
+    -- one request, then two side by side (the second a normal answer)
+    for _, list in ipairs({ { req() }, { req(), { url = url } } }) do
+      local body = cjson.encode({ opts = opts, requests = list })
+      local c = assert(socket.tcp())
+      c:settimeout(60)
+      assert(c:connect("127.0.0.1", srv.port))
+      assert(c:send("POST /rh_run HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " .. #body
+        .. "\r\n\r\n" .. body))
+      local status, text = finish(c)
+      assert.equal(200, status, nx.log(srv))
+      local r = cjson.decode(text)
+      assert.is_nil(r.raised, r.raised)
+      assert.same({ want.kind, want.status }, { r.results[1].kind, int(r.results[1].status) })
+      assert.matches("low_speed_limit", r.results[1].message, 1, true)
+      if list[2] then assert.equal(200, int(r.results[2].status), r.results[2].message) end
+      assert.is_true(r.t1 - r.t0 >= 0.9, r.t1 - r.t0)
+      assert.is_true(r.t1 - r.t0 < 2 + SLACK, r.t1 - r.t0)
+    end
     local log = nx.log(srv):sub(log0 + 1)
     assert.is_nil(log:find("[error]", 1, true), log)
   end)

@@ -23,7 +23,7 @@
 --                    result is kind "timeout", with the status when one came.
 --                    Cosockets re-arm their read timeout at every arrival,
 --                    so without it a drip would outlive any read timeout.
---                    The time left is also given to set_timeouts.
+--                    set_timeouts gets the time left plus 0.25 s, a backstop.
 --   connect_timeout  the TCP (+ TLS) connect.
 --   max_parallel     light threads per run.
 --   max_body         enforced while reading (a declared Content-Length over
@@ -66,6 +66,7 @@ local PHASES, WHERE = resty.phases, resty.where
 local MAX_FIELDS, MAX_HEADER_BYTES = 100, 65536
 local KEEPALIVE_MS, POOL_SIZE = 60000, 64
 local CHUNK = 65536
+local BACKSTOP = 0.25
 
 local function context_check(what)
   local phase = ngx.get_phase and ngx.get_phase() or "?"
@@ -249,12 +250,15 @@ local function transfer(s, rec, st, deadline)
   local now = resty.now
   local c = http.new()
   st.c = c
-  local function left() return ms(deadline - now()) end
+  -- the socket's own timeouts are a backstop BACKSTOP s past the deadline:
+  -- the watchdog ends the request first (nginx logs a cosocket timeout as an
+  -- error; a killed thread leaves no log line)
+  local function left() return ms(deadline - now() + BACKSTOP) end
   local function give_up(kind, msg, status)
     c:close()
     return fail(kind, msg, status)
   end
-  c:set_timeouts(ms(math.min(s.connect_timeout, deadline - now())), left(), left())
+  c:set_timeouts(ms(math.min(s.connect_timeout, deadline - now() + BACKSTOP)), left(), left())
   local tls = rec.scheme == "https"
   -- tcp first, so that a TLS failure is told apart from a network one
   local ok, err = c:connect({ scheme = rec.scheme, host = rec.host, port = rec.port, ssl_verify = true,

@@ -74,6 +74,7 @@ local function start_nginx(slow_url, fast_url)
     location = /lookup { content_by_lua_block { require("app").lookup() } }
     location = /call { content_by_lua_block { require("app").call() } }
     location = /rh_keep { content_by_lua_block { require("app").rh_keep() } }
+    location = /rh_run { content_by_lua_block { require("app").rh_run() } }
     location = /rh_missing { content_by_lua_block { require("app").rh_missing() } }
     # the upstream of the keepalive case: which connection, its how-manieth request
     location = /conn { return 200 '{"items": [], "conn": "$connection", "n": "$connection_requests"}'; }
@@ -399,6 +400,77 @@ describe("OpenResty: evcp with transport = '" .. T .. "' in a real nginx (one wo
       assert.same({ want[i][1], want[i][2], want[i][3] }, { got[i][1], got[i][2], got[i][3] }, cases[i].name)
     end
     assert.equal(want[1][4], got[1][4])
+  end)
+
+  it_rh("ends a drip (16 bytes every 200 ms) at its timeout as the curl transport does, one or many requests",
+    function()
+    local log0 = #nx.log(srv)
+    -- the blocking transport against the same fault: kind, status
+    local emu = emulator("--script drip")
+    local c = evcp.new({ base_url = emu.url, api_key = KEY, timeout = 1, max_attempts = 1 })
+    local _, want = c:location(h.seed_cid)
+    c:close()
+    ep.stop(emu)
+    assert.same({ "timeout", 200 }, { want.kind, want.status })
+    -- one request, then the same client again: a fresh connection, not the killed one
+    emu = emulator("--script drip,ok,drip,ok")
+    local opts = { base_url = emu.url, timeout = 1, max_attempts = 1 }
+    local r = call(srv, { name = "drip", opts = opts, op = "location", args = { id = h.seed_cid } })
+    assert.is_nil(r.err.raised, r.err.raised)
+    assert.same({ want.kind, want.status }, { r.err.kind, int(r.err.status) })
+    assert.is_true(r.t1 - r.t0 >= 0.9, r.t1 - r.t0)
+    assert.is_true(r.t1 - r.t0 < 1 + SLACK, r.t1 - r.t0)
+    r = call(srv, { name = "drip", opts = opts, op = "location", args = { id = h.seed_cid } })
+    assert.is_nil(r.err, r.err and cjson.encode(r.err))
+    assert.equal("here:evcp:charginglocation:" .. h.seed_cid, r.result.id)
+    -- a run of two (150 ids: two requests side by side), one of them a drip
+    local db = ep.module("dataset").load()
+    local ids = {}
+    for i = 1, 150 do ids[i] = db.locations[i].id end
+    r = call(srv, { name = "drip", opts = opts, op = "locations", args = { ids = ids } })
+    assert.is_nil(r.err.raised, r.err.raised)
+    assert.equal("timeout", r.err.kind)
+    assert.is_true(r.t1 - r.t0 < 1 + SLACK, r.t1 - r.t0)
+    -- the same client still works after it
+    r = call(srv, { name = "drip", opts = opts, op = "location", args = { id = h.seed_cid } })
+    assert.is_nil(r.err, r.err and cjson.encode(r.err))
+    ep.stop(emu)
+    -- and nginx logged no error (no thread aborted, no socket misused)
+    local log = nx.log(srv):sub(log0 + 1)
+    assert.is_nil(log:find("[error]", 1, true), log)
+  end)
+
+  it_rh("ends a drip slower than low_speed_limit after about low_speed_time, long before the timeout", function()
+    -- 16 bytes every 200 ms (80 bytes/s) against a limit of 1000 bytes/s over 1 s
+    local log0 = #nx.log(srv)
+    local url = fast.url .. "/v3/locations/" .. h.seed_cid .. "?apiKey=" .. KEY
+    local function req() return { url = url, headers = { ["X-Emulator-Fault"] = "drip" } } end
+    local opts = { timeout = 20, low_speed_limit = 1000, low_speed_time = 1 }
+    -- the curl transport, here
+    local ct = require("evcp.core").curl_transport(opts)
+    local want = ct:run({ req() })[1]
+    ct:close()
+    assert.same({ "timeout", 200 }, { want.kind, want.status })
+    -- one request, then two side by side (the second a normal answer)
+    for _, list in ipairs({ { req() }, { req(), { url = url } } }) do
+      local body = cjson.encode({ opts = opts, requests = list })
+      local c = assert(socket.tcp())
+      c:settimeout(60)
+      assert(c:connect("127.0.0.1", srv.port))
+      assert(c:send("POST /rh_run HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " .. #body
+        .. "\r\n\r\n" .. body))
+      local status, text = finish(c)
+      assert.equal(200, status, nx.log(srv))
+      local r = cjson.decode(text)
+      assert.is_nil(r.raised, r.raised)
+      assert.same({ want.kind, want.status }, { r.results[1].kind, int(r.results[1].status) })
+      assert.matches("low_speed_limit", r.results[1].message, 1, true)
+      if list[2] then assert.equal(200, int(r.results[2].status), r.results[2].message) end
+      assert.is_true(r.t1 - r.t0 >= 0.9, r.t1 - r.t0)
+      assert.is_true(r.t1 - r.t0 < 2 + SLACK, r.t1 - r.t0)
+    end
+    local log = nx.log(srv):sub(log0 + 1)
+    assert.is_nil(log:find("[error]", 1, true), log)
   end)
 
   it_rh("raises at evcp.new when resty.http cannot be required, naming lua-resty-http and 'resty'", function()

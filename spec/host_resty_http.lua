@@ -12,8 +12,6 @@ local M = {}
 M.skip = {
   ["GET: method, path and query bytes unchanged, the given headers, the User-Agent, nothing else"] =
     "resty.http writes an empty value as 'X-Empty: '",
-  ["a slow drip ends with the timeout"] = "cosockets re-arm the read timeout per arrival; resty.http reads a body of one length in one piece",
-  ["the low-speed limit aborts a drip long before the timeout"] = "no low-speed limit",
   ["good edge values are taken"] = "ca_file is refused (lua_ssl_trusted_certificate)",
   ["HTTPS with HTTP/2 and gzip from nginx"] = "ca_file is refused; no HTTP/2",
   ["ca_file makes it trusted; a host name the certificate lacks is kind tls"] = "ca_file is refused",

@@ -151,6 +151,19 @@ function M.rh_keep()
   reply(out)
 end
 
+--- POST /rh_run {opts = transport options, requests = records}: one run of a
+-- resty.http transport made for it -> {results, t0, t1}
+function M.rh_run()
+  ngx.req.read_body()
+  local msg = assert(cjson.decode(ngx.req.get_body_data() or ""))
+  local t = require("evcp.hosts.resty_http").new(msg.opts, {})
+  local t0 = now()
+  local ok, results = pcall(t.run, t, msg.requests)
+  local t1 = now()
+  t:close()
+  reply({ results = ok and results or nil, raised = not ok and tostring(results) or nil, t0 = t0, t1 = t1 })
+end
+
 --- GET /phases: what M.try gave in init, init_worker, a timer, a header filter
 function M.show_phases()
   reply(M.phases)

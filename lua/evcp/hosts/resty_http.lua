@@ -15,8 +15,15 @@
 -- fields joined with ", "; kinds timeout, network, tls, too_large, decode).
 --
 -- Options (core.curl_transport's, checked the same way first):
---   timeout          one request, connect to last byte: the time left is
---                    given to set_timeouts before every send and read.
+--   timeout          one request, connect to last byte. Each request runs in a
+--                    light thread of its own, watched by a second one that
+--                    sleeps until the deadline and then kills it (nginx ends
+--                    the pending cosocket operation and closes that
+--                    connection, which never goes back to the pool): the
+--                    result is kind "timeout", with the status when one came.
+--                    Cosockets re-arm their read timeout at every arrival,
+--                    so without it a drip would outlive any read timeout.
+--                    set_timeouts gets the time left plus 0.25 s, a backstop.
 --   connect_timeout  the TCP (+ TLS) connect.
 --   max_parallel     light threads per run.
 --   max_body         enforced while reading (a declared Content-Length over
@@ -36,11 +43,14 @@
 --                    whole server. new() raises when either is given.
 --                    Certificates are always verified (ssl_verify = true,
 --                    the host name as SNI), so https needs that directive.
---   low_speed_limit, low_speed_time are accepted and not applied. A drip
---                    (bytes that keep coming slowly) ends at the first piece
---                    read after the timeout: cosockets re-arm their read
---                    timeout at every arrival, and resty.http reads up to
---                    64 KiB per piece.
+--   low_speed_limit, low_speed_time (defaults 1 and min(ceil(timeout), 30)
+--                    as for curl): the watchdog wakes every
+--                    min(1, low_speed_time / 4) s and ends the request as kind
+--                    "timeout" when the body bytes of the last low_speed_time
+--                    s (or a little more) came slower than low_speed_limit
+--                    bytes/s; waiting for the header counts as no bytes. A
+--                    body of one length is read with receiveany, as it
+--                    arrives; a chunked one counts per chunk.
 -- Where it works: where cosockets do, the phases of the "resty" transport
 -- (rewrite, access, content, ngx.timer callbacks); elsewhere a call raises
 -- naming the phase, as "resty" does. evcp.new works anywhere.
@@ -56,6 +66,7 @@ local PHASES, WHERE = resty.phases, resty.where
 local MAX_FIELDS, MAX_HEADER_BYTES = 100, 65536
 local KEEPALIVE_MS, POOL_SIZE = 60000, 64
 local CHUNK = 65536
+local BACKSTOP = 0.25
 
 local function context_check(what)
   local phase = ngx.get_phase and ngx.get_phase() or "?"
@@ -231,17 +242,23 @@ local function ms(sec)
   return v < 1 and 1 or v
 end
 
-local function one(s, rec)
+-- one request in its light thread, to be ended by the watchdog (one, below)
+-- at the deadline; st keeps what the watchdog needs then: the connection
+-- (st.c), the status once known, the inflater, the body bytes so far.
+local function transfer(s, rec, st, deadline)
   local http = s.http
   local now = resty.now
-  local deadline = now() + (rec.timeout or s.timeout)
   local c = http.new()
-  local function left() return ms(deadline - now()) end
+  st.c = c
+  -- the socket's own timeouts are a backstop BACKSTOP s past the deadline:
+  -- the watchdog ends the request first (nginx logs a cosocket timeout as an
+  -- error; a killed thread leaves no log line)
+  local function left() return ms(deadline - now() + BACKSTOP) end
   local function give_up(kind, msg, status)
     c:close()
     return fail(kind, msg, status)
   end
-  c:set_timeouts(ms(math.min(s.connect_timeout, deadline - now())), left(), left())
+  c:set_timeouts(ms(math.min(s.connect_timeout, deadline - now() + BACKSTOP)), left(), left())
   local tls = rec.scheme == "https"
   -- tcp first, so that a TLS failure is told apart from a network one
   local ok, err = c:connect({ scheme = rec.scheme, host = rec.host, port = rec.port, ssl_verify = true,
@@ -279,6 +296,7 @@ local function one(s, rec)
     if not res then return give_up(kind_of(err), "response: " .. tostring(err)) end
   end
   local status = res.status
+  st.status = status
   -- header fields: lower-case names, repeats joined
   local out, fields, bytes = {}, 0, 0
   for k, v in pairs(res.headers) do
@@ -304,6 +322,7 @@ local function one(s, rec)
   if enc == "gzip" or enc == "x-gzip" then
     if zlib == nil then return give_up("decode", "gzip answer and no zlib to inflate it", status) end
     gz = inflater(max)
+    st.gz = gz
     if gz == nil then return give_up("decode", "zlib: inflateInit2 failed", status) end
   elseif enc ~= "identity" then
     enc = "other"
@@ -311,6 +330,21 @@ local function one(s, rec)
   local parts, size = {}, 0
   if res.has_body then
     local reader = res.body_reader
+    -- a body of one length is read as it arrives (resty.http's reader waits
+    -- for a whole piece), so that the watchdog sees its progress
+    local sock = c.sock
+    local chunked = (out["transfer-encoding"] or ""):lower():find("chunked", 1, true)
+    if declared and declared >= 0 and declared == math.floor(declared) and not chunked
+      and type(sock) == "table" and sock.receiveany then
+      local rest = declared
+      reader = function(n)
+        if rest <= 0 then return nil end
+        local data, rerr = sock:receiveany(math.min(n, rest))
+        if not data then return nil, rerr end
+        rest = rest - #data
+        return data
+      end
+    end
     while true do
       c:set_timeouts(left(), left(), left())
       local chunk, rerr = reader(CHUNK)
@@ -325,6 +359,7 @@ local function one(s, rec)
         return give_up("timeout", "body: the timeout passed while the body arrived", status)
       end
       size = size + #chunk
+      st.got = size
       if size > max then
         if gz then gz.stop() end
         return give_up("too_large", "the body exceeds max_body", status)
@@ -353,6 +388,81 @@ local function one(s, rec)
   -- back to nginx's pool (resty.http closes it instead when the answer said close)
   c:set_keepalive(KEEPALIVE_MS, POOL_SIZE)
   return { status = status, headers = out, body = body }
+end
+
+-- ends a light thread: a running one is killed (nginx ends its pending
+-- cosocket operation and closes that connection), a dead one not yet waited
+-- for is reaped; one already waited for or killed is left as it is
+local function reap(t)
+  ngx.thread.kill(t)
+end
+
+-- what the watchdog's timer gives when the deadline came first, or the low-speed limit
+local RANG, SLOW = {}, {}
+
+--- one(s, rec) -> result: the request in a light thread of its own, and a
+-- watchdog (a second light thread sleeping until the deadline) that kills it
+-- when the time is up, whatever it is waiting for: cosockets re-arm their
+-- read timeout at every arrival, so a drip would outlive any read timeout.
+-- A killed request's connection is closed, never put back in the pool. Raises
+-- what the request raised; both threads have ended when it returns or raises.
+local function one(s, rec)
+  local now = resty.now
+  local limit = rec.timeout or s.timeout
+  local deadline = now() + limit
+  local st = { got = 0 }
+  local lsl, lst = s.low_speed_limit, s.low_speed_time
+  local timer = ngx.thread.spawn(function()
+    -- nginx's timers count from its cached clock, which may lag: sleep again
+    -- until the monotonic clock says the deadline passed. With a low-speed
+    -- limit it wakes every min(1, low_speed_time / 4) s and compares the body
+    -- bytes since the newest sample at least low_speed_time old with
+    -- low_speed_limit times the time since then.
+    local step = lst and math.min(1, lst / 4)
+    local samples = { { now(), 0 } }
+    while true do
+      local t = now()
+      local wait = deadline - t
+      if wait <= 0 then return RANG end
+      if lst then
+        local got, base = st.got, nil
+        while samples[2] and t - samples[2][1] >= lst do table.remove(samples, 1) end
+        if t - samples[1][1] >= lst then base = samples[1] end
+        if base and got - base[2] < lsl * (t - base[1]) then return SLOW end
+        samples[#samples + 1] = { t, got }
+        if step < wait then wait = step end
+      end
+      ngx.sleep(wait + 0.001)
+    end
+  end)
+  local spawned, worker = pcall(ngx.thread.spawn, function()
+    return pcall(transfer, s, rec, st, deadline)
+  end)
+  if not spawned then
+    reap(timer)
+    error(worker, 0)
+  end
+  local waited, a, b = ngx.thread.wait(worker, timer)
+  if waited and (a == RANG or a == SLOW) then
+    reap(worker)
+    if st.gz then st.gz.stop() end
+    if st.c then pcall(st.c.close, st.c) end
+    local where = st.status == nil and "before the answer's header"
+      or ("after %d bytes of the body"):format(st.got)
+    if a == SLOW then
+      return fail("timeout", ("below low_speed_limit (%d bytes/s) for low_speed_time (%d s), %s")
+        :format(lsl, lst, where), st.status)
+    end
+    return fail("timeout", ("the timeout (%g s) passed %s"):format(limit, where), st.status)
+  end
+  reap(timer)
+  if not waited or not a then
+    -- the request raised (or its thread died): its connection goes too
+    if st.gz then st.gz.stop() end
+    if st.c then pcall(st.c.close, st.c) end
+    error(waited and b or a, 0)
+  end
+  return b
 end
 
 ---------------------------------------------------------------------------
@@ -480,6 +590,11 @@ function M.new(curl_opts, host_opts)
     compress = opts.compress ~= false, user_agent = ua ~= "" and ua or nil, https_only = opts.https_only == true,
     proxy_opts = proxy,
   }
+  -- the low-speed limit: the watchdog ends a transfer whose body came slower
+  -- than low_speed_limit bytes/s over low_speed_time s
+  local lsl, lst = opts.low_speed_limit or 1, opts.low_speed_time
+  if lst == nil then lst = math.min(math.ceil(s.timeout), 30) end
+  if lsl > 0 then s.low_speed_limit, s.low_speed_time = lsl, lst end
   n_made = n_made + 1
   s.pool = ("evcp%d:%s|"):format(n_made, tostring(opts.proxy or ""))
   local self = setmetatable({}, MT)

@@ -317,7 +317,7 @@ describe("a consumer group of three processes (spec/stream/consumer.lua)", funct
     local env = pre and ("env LD_PRELOAD=" .. q(pre)) or "env -u LD_PRELOAD"
     assert(os.execute("sh -c " .. q(env .. " " .. interp .. " spec/stream/consumer.lua " .. q(emu.url) .. " "
       .. q(group) .. " c" .. i .. " " .. t0 .. " " .. t1 .. " " .. q(out) .. " 2>>" .. q(out .. ".err")
-      .. " & echo $! > " .. q(pidf) .. "; wait $!; echo done > " .. q(out .. ".done")) .. " &"))
+      .. " & echo $! > " .. q(pidf) .. "; wait $!; echo done > " .. q(out .. ".done")) .. " 2>/dev/null &"))
     return out, pidf
   end
 
@@ -413,5 +413,103 @@ describe("a consumer group of three processes (spec/stream/consumer.lua)", funct
     end
     assert.is_true(next(before) ~= nil, "the killed consumer had read something")
     for p in pairs(before) do assert.is_true(after[p], "partition " .. p .. " did not move") end
+  end)
+end)
+
+-- what the stream client does with answers that are wrong (a stub transport
+-- plays the server: no emulator can be made to send these)
+describe("client:stream with hostile answers", function()
+  local function client_with(answers, token)
+    local sent = {}
+    local t = {
+      run = function(_, reqs)
+        local out = {}
+        for i, r in ipairs(reqs) do
+          sent[#sent + 1] = r
+          local path = r.url:match("^https?://[^/]+(/[^?]*)")
+          local a = answers[path] or { status = 404, headers = {}, body = "{}" }
+          if type(a) == "function" then a = a(r) end
+          out[i] = { status = a.status, headers = a.headers or { ["content-type"] = "application/json" },
+            body = a.body }
+        end
+        return out
+      end,
+      sleep = function() end,
+    }
+    return evcp.new({ base_url = "http://h.test", access_token = token or "T", transport = t, max_attempts = 1 }),
+      sent
+  end
+  local LOOKUP = "/lookup/v1/resources/hrn%3Ahere%3Adata%3A%3Aolp-here%3Aevcp2-updates-prd/apis"
+  local function lookup_answer(base)
+    return { status = 200, body = cjson.encode({ { api = "stream", version = "v2", baseURL = base } }) }
+  end
+
+  it("refuses a baseURL or nodeBaseURL with credentials, another scheme or a query, and follows no such URL", function()
+    for _, bad in ipairs({ "http://user:pw@evil.test/x", "ftp://h.test/x", "http://h.test/x?a=1", "javascript:x",
+      "http://h.test/x y", string.rep("a", 3000) }) do
+      local c, sent = client_with({ [LOOKUP] = lookup_answer(bad) })
+      local consumer, err = c:stream()
+      assert.is_nil(consumer)
+      assert.equal("decode", err.kind)
+      assert.matches("baseURL", err.message)
+      assert.equal(1, #sent) -- nothing sent to it
+      c:close()
+    end
+    local c, sent = client_with({
+      [LOOKUP] = lookup_answer("http://h.test/s"),
+      ["/s/layers/evse-update-stream/subscribe"] = { status = 201,
+        body = cjson.encode({ nodeBaseURL = "http://a@evil.test/n", subscriptionId = "1" }) },
+    })
+    local consumer, err = c:stream()
+    assert.is_nil(consumer)
+    assert.matches("nodeBaseURL", err.message)
+    assert.equal(2, #sent)
+    c:close()
+  end)
+
+  it("an https client refuses an http URL from the lookup", function()
+    local t = { run = function()
+      return { { status = 200, headers = { ["content-type"] = "application/json" },
+        body = cjson.encode({ { api = "stream", version = "v2", baseURL = "http://plain.test/s" } }) } }
+    end, sleep = function() end }
+    local c = evcp.new({ base_url = "https://h.test", access_token = "T", transport = t, max_attempts = 1 })
+    local consumer, err = c:stream()
+    assert.is_nil(consumer)
+    assert.matches("not https", err.message)
+    c:close()
+  end)
+
+  it("a lookup answer that is not a list, lacks the stream, or a subscribe answer without an id, is an error", function()
+    for _, a in ipairs({ { status = 200, body = "{}" }, { status = 200, body = "[1,2]" },
+      { status = 200, body = cjson.encode({ { api = "blob", version = "v1", baseURL = "http://h.test/b" } }) } }) do
+      local c = client_with({ [LOOKUP] = a })
+      local consumer, err = c:stream()
+      assert.is_nil(consumer)
+      assert.equal("decode", err.kind)
+      c:close()
+    end
+    local c = client_with({ [LOOKUP] = lookup_answer("http://h.test/s"),
+      ["/s/layers/evse-update-stream/subscribe"] = { status = 201, body = cjson.encode({ nodeBaseURL = "http://h.test/n" }) } })
+    local consumer, err = c:stream()
+    assert.is_nil(consumer)
+    assert.matches("subscriptionId", err.message)
+    c:close()
+  end)
+
+  it("the bearer token never shows in errors or tostring", function()
+    local tok = "sekrit-Tok-7781"
+    local c = client_with({ [LOOKUP] = { status = 500, body = cjson.encode({ title = "echo: Bearer " .. tok,
+      cause = tok }) } }, tok)
+    local _, err = c:stream({ group = "g" })
+    assert.equal(500, err.status)
+    assert.is_nil(tostring(err):find(tok, 1, true))
+    assert.is_nil(err.title:find(tok, 1, true))
+    assert.is_nil(err.cause:find(tok, 1, true))
+    c:close()
+  end)
+
+  it("lookup_base_url is checked like the other base URLs", function()
+    assert.has_error(function() evcp.new({ access_token = "T", lookup_base_url = "ftp://x" }) end)
+    assert.has_error(function() evcp.new({ access_token = "T", lookup_base_url = "https://u@x" }) end)
   end)
 end)

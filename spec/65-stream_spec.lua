@@ -258,13 +258,13 @@ describe("client:stream through the emulator's stream faults", function()
   end)
 
   it("with OAuth, /offsets carries the token of the last /partitions call, never a fresh one", function()
-    -- a 4 s token is renewed after 2 s; HERE (and the emulator) answers a
+    -- an 8 s token is renewed after 4 s; HERE (and the emulator) answers a
     -- token change on /offsets with 412 E213010
-    local emu = start("--token-ttl 4 --access-key " .. ep.shell_quote("sk-id:sk-secret"))
+    local emu = start("--token-ttl 8 --access-key " .. ep.shell_quote("sk-id:sk-secret"))
     local c = evcp.new({ base_url = emu.url, access_key_id = "sk-id", access_key_secret = "sk-secret" })
     local consumer = assert(c:stream({ group = "pin" }))
     assert.equal(5, #drain(consumer, 5))
-    ep.sleep(2.5) -- the cached token is now due for renewal, and still valid
+    ep.sleep(4.5) -- the cached token is now due for renewal, and still valid
     assert(c:health()) -- a data call renews it
     assert(consumer:commit()) -- with the pinned token: no 412
     assert.equal(5, #drain(consumer, 5)) -- /partitions may take the new one

@@ -57,4 +57,33 @@ describe("examples #slow", function()
     local _, urc = run("tesla-sites.lua")
     assert.equal(2, urc)
   end)
+
+  it("watch.lua prints live status changes, of the locations asked for", function()
+    local ep = require("emulator_process")
+    local emu = ep.start("--data spec/fixtures/stream/db.lua --status-interval 0 --token T1"
+      .. " --stream-interval-ms 50 --stream-max 1000")
+    finally(function() ep.stop(emu) end)
+    local function watch(args)
+      local env = os.getenv("EVCP_CHILD_PRELOAD")
+      local p = io.popen(("%s EVCP_URL=%s EVCP_TOKEN=T1 EVCP_WATCH_SECONDS=2 %s examples/watch.lua %s 2>&1; "
+        .. "echo \"rc=$?\""):format(env and ("env LD_PRELOAD='" .. env .. "'") or "env -u LD_PRELOAD", emu.url,
+        jit and "luajit" or "lua5.4", args or ""))
+      local out = p:read("*a")
+      p:close()
+      return out, tonumber(out:match("rc=(%d+)%s*$"))
+    end
+    local out, rc = watch()
+    assert.equal(0, rc, out)
+    local rows, loc = 0, nil
+    for when, status, rawst, l in out:gmatch("\n(%d%d%d%d%-%d%d%-%d%dT%S+)%s+(%S+)%s+(%S+)%s+(%S+) / ") do
+      rows = rows + 1
+      assert.equal(require("evcp.status").normalize(rawst), status)
+      assert.is_true(when >= os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() - 10), when) -- live, not history
+      loc = loc or l
+    end
+    assert.is_true(rows >= 5, out)
+    out, rc = watch("here:evcp:charginglocation:" .. loc)
+    assert.equal(0, rc, out)
+    for l in out:gmatch("\n%d%d%d%d%-%S+%s+%S+%s+%S+%s+(%S+) / ") do assert.equal(loc, l) end
+  end)
 end)

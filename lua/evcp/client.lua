@@ -70,8 +70,9 @@ local new_request_id = core.request_id
 local function locate(s, p)
   if p.request_id == nil then p.request_id = new_request_id() end
   local q = query(p.query)
+  local base = p.base or s.bases[p.api] -- a plan may bring its own (the stream's node)
   local u
-  if q ~= "" then u = s.bases[p.api] .. p.path .. "?" .. q else u = s.bases[p.api] .. p.path end
+  if q ~= "" then u = base .. p.path .. "?" .. q else u = base .. p.path end
   p.url = u
   return { method = p.method, target = u, request_id = p.request_id }
 end
@@ -85,7 +86,16 @@ local function preparer(a)
     local headers = { Accept = p.accept }
     if p.request_id then headers["X-Request-ID"] = p.request_id end
     local req = { method = p.method, url = p.url, headers = headers }
+    local body = p.body
+    if body ~= nil then
+      req.body = body
+      headers["Content-Type"] = p.content_type or "application/json"
+    end
+    if p.idempotent then req.idempotent = true end
     apply(a, req)
+    -- a plan may carry the token to send (the stream's /offsets: the one
+    -- its last /partitions call used); a refresh is not made for it
+    if p.token then headers.Authorization = "Bearer " .. p.token end
     return req
   end
 end
@@ -244,7 +254,7 @@ end
 -- The same for one plan; returns its result and ctx.
 local function send1(s, p)
   local ctx = locate(s, p)
-  if s.auth.use then return run(s, { p })[1], ctx end
+  if s.auth.use and not p.token then return run(s, { p })[1], ctx end
   return s.policy:run(s.transport, { p }, s.prepare)[1], ctx
 end
 
@@ -287,6 +297,47 @@ end
 local function open_v2(self, fname)
   local s = open(v2_state, "client.v2:", self, fname)
   return s
+end
+
+---------------------------------------------------------------------------
+-- the status stream (evcp.stream): its private door into the client
+
+-- HERE's API lookup, which gives a catalog's stream and blob base URLs.
+M.DEFAULT_LOOKUP_BASE_URL = "https://api-lookup.data.api.platform.here.com"
+
+local function door_of(s)
+  local door = s.door
+  if door then return door end
+  local kind = s.cred.kind
+  door = {
+    -- the Data API takes bearer tokens only
+    bearer = kind == "oauth" or kind == "token_provider" or kind == "access_token",
+    lookup_base = s.bases.lookup,
+    allow_http = s.allow_http,
+    max_body = s.max_body,
+    -- plan -> result, ctx (a plan may bring base, body, content_type, token)
+    send = function(p) return send1(s, p) end,
+    -- an error on its way out, scrubbed
+    out = function(v, err) return out(s, v, err) end,
+    -- the token the authenticator sent last (nil without a changing one)
+    token = function()
+      if s.auth.current then return s.auth:current() end
+      return nil
+    end,
+    now = function() return s.policy:now(s.transport) end,
+    pause = function(sec) s.policy:pause(s.transport, sec) end,
+    closed = function() return s.closed end,
+    new_id = new_request_id,
+  }
+  s.door = door
+  return door
+end
+
+--- client:stream(opts) -> Consumer (evcp.stream; docs/API.md)
+function Client:stream(opts)
+  local s = open_state(self, "stream")
+  local c, err = check.call(require("evcp.stream").open, door_of(s), opts)
+  return c, err
 end
 
 ---------------------------------------------------------------------------
@@ -542,7 +593,7 @@ local new_object = core.new_object
 
 local OPT_NAMES = { "base_url", "v2_base_url", "timeout", "connect_timeout", "max_attempts", "deadline",
   "max_parallel", "user_agent", "compress", "max_body", "ca_file", "ca_path", "proxy", "transport", "clock",
-  "sleep", "random", "on_request", "on_response", "thread_pool" }
+  "sleep", "random", "on_request", "on_response", "thread_pool", "lookup_base_url" }
 for _, k in ipairs(credentials.OPTIONS) do OPT_NAMES[#OPT_NAMES + 1] = k end
 local OPTS = check.set(OPT_NAMES)
 
@@ -598,6 +649,10 @@ local function new(opts)
   local v2_base = opts.v2_base_url
   if v2_base == nil then v2_base = (opts.base_url == nil) and M.DEFAULT_V2_BASE_URL or base end
   v2_base = check_base("v2_base_url", v2_base)
+  -- the API lookup (the stream's base URLs) likewise
+  local lookup_base = opts.lookup_base_url
+  if lookup_base == nil then lookup_base = (opts.base_url == nil) and M.DEFAULT_LOOKUP_BASE_URL or base end
+  lookup_base = check_base("lookup_base_url", lookup_base)
   -- exactly one credential (evcp.credentials; its checks never quote one)
   local cred = credentials.resolve_checked(opts, os.getenv, readfile)
   local a
@@ -647,7 +702,7 @@ local function new(opts)
       user_agent = opts.user_agent or ("evcp/" .. core.version),
       ca_file = opts.ca_file, ca_path = opts.ca_path, proxy = opts.proxy,
       -- https alone, unless the caller gave an http base URL (an emulator, a test server)
-      https_only = not (is_http(base) or is_http(v2_base) or is_http(cred.token_endpoint)),
+      https_only = not (is_http(base) or is_http(v2_base) or is_http(cred.token_endpoint) or is_http(lookup_base)),
     }
     local ok, t
     if host == true then
@@ -668,7 +723,8 @@ local function new(opts)
     end
   end
   local s = {
-    bases = { v3 = base, v2 = v2_base },
+    bases = { v3 = base, v2 = v2_base, lookup = lookup_base },
+    allow_http = is_http(base) or is_http(v2_base) or is_http(cred.token_endpoint) or is_http(lookup_base),
     auth = a, prepare = preparer(a), transport = transport, owns_transport = owns,
     cred = cred, tokens = cred.kind == "oauth" and oauth.cache() or nil, skew = 0, wall = os.time,
     policy = policy.new({ max_attempts = opts.max_attempts, deadline = opts.deadline,

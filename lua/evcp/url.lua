@@ -55,6 +55,8 @@ M.DATA_PARAMS = {
   -- v2
   prox = true, bbox = true, corridor = true, corridorwidth = true, connectortype = true, emsp = true,
   maxresults = true, offset = true, id = true,
+  -- the Data API stream (its ids name a subscription, not a credential)
+  mode = true, subscriptionId = true, consumerId = true,
 }
 local DATA_PARAMS = M.DATA_PARAMS
 

@@ -209,6 +209,69 @@ describe("client:stream against the emulator's stream", function()
     c:close()
   end)
 
+  it("the callback form: with the blocking transport it runs to the end before returning", function()
+    local c = client_of(emu)
+    local consumer = assert(c:stream({ group = "cb" }))
+    local got, done = {}, nil
+    assert.equal(consumer, consumer:updates({ timeout = 2 }, function(u) got[#got + 1] = u end,
+      function(n, err) done = { n = n, err = err } end))
+    assert.is_table(done)
+    assert.equal(#got, done.n)
+    assert.is_nil(done.err)
+    assert.equal(TOTAL, (positions(got)))
+    consumer:close()
+    -- a raise in on_update stops the loop; that update is not handled
+    local a = assert(c:stream({ group = "cb-raise" }))
+    local seen, victim = 0, nil
+    a:updates({ timeout = 2 }, function(u)
+      if seen == 4 then
+        victim = u
+        error("no")
+      end
+      seen = seen + 1
+    end, function(n, err) done = { n = n, err = err } end)
+    assert.equal(4, done.n)
+    assert.equal("handler", done.err.kind)
+    assert.matches("on_update raised: .*no", done.err.message)
+    assert(a:commit())
+    a:close()
+    local b = assert(c:stream({ group = "cb-raise" }))
+    local again = false
+    for _, u in ipairs(drain(b)) do
+      if u.partition == victim.partition and u.offset == victim.offset and u.evse_id == victim.evse_id then
+        again = true
+      end
+    end
+    assert.is_true(again, "the update whose on_update raised came again")
+    b:close()
+    assert.has_error(function() consumer:updates({}, 5) end)
+    c:close()
+  end)
+
+  it("the callback form on the uv host returns at once and calls back from the loop", function()
+    local uv = require("luv")
+    local c = client_of(emu, { transport = "uv" })
+    local consumer
+    local co = coroutine.create(function() consumer = assert(c:stream({ group = "cb-uv" })) end)
+    assert(coroutine.resume(co))
+    while coroutine.status(co) ~= "dead" do uv.run("once") end
+    local got, done = {}, nil
+    consumer:updates({ timeout = 2 }, function(u) got[#got + 1] = u end, function(n, err)
+      done = { n = n, err = err }
+    end)
+    assert.is_nil(done) -- not yet: the first poll is in flight
+    local limit = os.time() + 30
+    while done == nil and os.time() < limit do uv.run("once") end
+    assert.is_table(done)
+    assert.is_nil(done.err)
+    assert.equal(TOTAL, (positions(got)))
+    co = coroutine.create(function() consumer:close() end)
+    assert(coroutine.resume(co))
+    while coroutine.status(co) ~= "dead" do uv.run("once") end
+    c:close()
+    uv.run("nowait")
+  end)
+
   it("refuses an api_key client, bad options, and misuse at the caller's line", function()
     local k = evcp.new({ base_url = emu.url, api_key = "k1" })
     assert.has_error(function() k:stream() end,

@@ -6,7 +6,9 @@
 --                   "auth" (no credential to send: a token provider failed, no
 --                   OAuth token) | "clock_skew" (HERE's 401204 twice) |
 --                   "needs_blob" (a stream message whose content is behind a
---                   dataHandle: fields handle, data_size; evcp.stream_decode)
+--                   dataHandle: fields handle, data_size; evcp.stream_decode) |
+--                   "handler" (a callback of consumer:updates raised: field
+--                   raised holds what it raised)
 --   message         what went wrong, one line
 --   status          HTTP status (kind "http", sometimes others)
 --   code, title, cause, action      HERE's ErrorResponse fields, when sent

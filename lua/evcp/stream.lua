@@ -201,6 +201,8 @@ end
 ---------------------------------------------------------------------------
 -- messages
 
+local each -- the callback form of consumer:updates (below)
+
 -- the queue: entries {u = update | nil, p = partition, o = offset, last = the
 -- last entry of its message}; st.qi: the next entry to give
 local function enqueue(st, list, p, o)
@@ -286,12 +288,19 @@ function Consumer:poll()
   return st.door.out(on_subscription(st, poll_once))
 end
 
---- consumer:updates(opts) -> iterator of update records. opts.max: most
+--- consumer:updates(opts [, on_update, on_done]) -> iterator of update records
+-- (or, with on_update, the consumer: the callback form above). opts.max: most
 -- updates (default 1000), opts.timeout: seconds to go on polling while
 -- fewer came (default 20). The loop ends at either; consumer:err() then
 -- tells whether an error ended it instead (nil when not).
-function Consumer:updates(opts)
+function Consumer:updates(opts, on_update, on_done)
   local st = state_of(self, "updates")
+  if on_update ~= nil and type(on_update) ~= "function" then
+    fail("evcp.Consumer:updates", "argument #2 (on_update)", "must be a function, got " .. type(on_update))
+  end
+  if on_done ~= nil and type(on_done) ~= "function" then
+    fail("evcp.Consumer:updates", "argument #3 (on_done)", "must be a function, got " .. type(on_done))
+  end
   opts = check.options("evcp.Consumer:updates", opts, UPDATES_OPTS)
   local max = opts.max or 1000
   if opts.max ~= nil then check.integer("evcp.Consumer:updates", "option 'max'", opts.max, 1, 2 ^ 31) end
@@ -301,7 +310,7 @@ function Consumer:updates(opts)
   local stop = door.now() + timeout
   local given = 0
   st.err = nil
-  return function()
+  local iter = function()
     if given >= max then
       handled(st)
       return nil
@@ -320,6 +329,37 @@ function Consumer:updates(opts)
       end
     end
   end
+  if on_update then return each(self, st, iter, on_update, on_done) end
+  return iter
+end
+
+-- consumer:updates(opts, on_update [, on_done]): the callback form (for a
+-- host's event loop): the loop runs in a coroutine of its own, so that with
+-- a host transport the call returns at once and the callbacks run as the
+-- answers come; with the blocking transport it runs to its end first.
+-- on_update(u) is called for each update (a raise stops the loop, and that
+-- update is not handled); on_done(n, err) at the end: n updates handled,
+-- err the evcp.Error that ended it early (kind "handler" for a raise of
+-- on_update, with the raised value in err.raised), else nil.
+each = function(self, st, iter, on_update, on_done)
+  local co = coroutine.create(function()
+    local n, err = 0, nil
+    for u in iter do
+      local ok, e = pcall(on_update, u)
+      if not ok then
+        err = errors.new({ kind = "handler", message = "on_update raised: " .. tostring(e), raised = e,
+          retryable = false })
+        st.err = err
+        break
+      end
+      n = n + 1
+    end
+    if err == nil then err = st.err end
+    if on_done then on_done(n, err) end
+  end)
+  local ok, msg = coroutine.resume(co)
+  if not ok then error(msg, 0) end
+  return self
 end
 
 --- consumer:err() -> the evcp.Error that ended the last updates loop, or nil

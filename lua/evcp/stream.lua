@@ -96,10 +96,13 @@ local function state_of(c, fname)
   return st
 end
 
--- One exchange: the plan sent through the client; res, ctx.
+-- One exchange: the plan sent through the client; res, ctx. Every call of
+-- the protocol may be sent again: the subscribe POST too, since it always
+-- names its consumerId (a consumer that subscribes again with a live id
+-- gets its subscription back), so the policy retries each the same way.
 local function exchange(st, method, base, path, query, body, token)
   local p = { api = "stream", base = base, method = method, path = path, query = query or {}, accept = ACCEPT,
-    body = body, token = token, idempotent = method ~= "POST" or nil }
+    body = body, token = token, idempotent = true }
   return st.door.send(p)
 end
 
